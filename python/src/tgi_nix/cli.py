@@ -28,7 +28,7 @@ _register_commands()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every `TgiNixError` to its exit code with a one-line message, never a traceback."""
     try:
-        cli.main(args=argv, prog_name="tgi-nix", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="tgi-nix", standalone_mode=False)
     except TgiNixError as err:
         click.echo(f"error: {err.message}", err=True)
         return err.exit_code
@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except click.exceptions.Exit as err:
         return err.exit_code
-    return 0
+    # Commands may return an int exit code (e.g. `probe` when a check fails).
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":
