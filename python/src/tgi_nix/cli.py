@@ -19,7 +19,10 @@ def cli() -> None:
 def _register_commands() -> None:
     # Commands live in their own modules; each exposes one click command object.
     # Keep one import per line so parallel work does not collide.
-    pass
+    from .cmd_spec import generate_cmd, options_cmd, render_units_cmd, validate_cmd
+
+    for command in (validate_cmd, generate_cmd, render_units_cmd, options_cmd):
+        cli.add_command(command)
 
 
 _register_commands()

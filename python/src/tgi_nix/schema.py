@@ -230,7 +230,7 @@ class Instance(BaseModel):
             "(`--env-file`) at each start. Never copied into the Nix store, the unit or argv; store paths are rejected."
         ),
         examples=["/var/lib/huggingface-tgi/secrets.env"],
-        json_schema_extra=nix("secretPath"),
+        json_schema_extra=nix("types.nullOr secretPath"),
     )
     environment: dict[str, str] = Field(
         default_factory=dict,
@@ -247,7 +247,7 @@ class Instance(BaseModel):
             "Created by systemd-tmpfiles. `null` means `/var/lib/huggingface-tgi/<name>`."
         ),
         examples=["/srv/models/tgi"],
-        json_schema_extra=nix("types.nullOr types.path", default_text='"/var/lib/huggingface-tgi/<name>"'),
+        json_schema_extra=nix("types.nullOr hostPath", default_text='"/var/lib/huggingface-tgi/<name>"'),
     )
     start_timeout: str = Field(
         "1h",

@@ -1,0 +1,110 @@
+"""Spec commands: validate, generate, render-units, options."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from .errors import CheckFailed
+from .fsutil import write_atomic, write_tree_atomic
+from .nixcore import DEFAULT_PODMAN, evaluate, module_dir, parse_nix_file, project_root
+from .render import render_options_md, render_options_nix, render_spec_module, render_unit_tree
+from .spec import load_spec
+from .validate import validate
+
+SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def _podman_option() -> click.Option:
+    return click.option(
+        "--podman",
+        default=None,
+        help=f"podman path written into the units (default: `podman` on PATH, else {DEFAULT_PODMAN}).",
+    )
+
+
+def _resolve_podman(podman: str | None) -> str:
+    if podman:
+        return podman
+    found = shutil.which("podman")
+    return found if found else DEFAULT_PODMAN
+
+
+@click.command("validate")
+@SPEC_ARG
+@_podman_option()
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing when valid.")
+def validate_cmd(spec: Path, podman: str | None, quiet: bool) -> None:
+    """Check SPEC: schema, generated Nix parses, the core evaluates, systemd accepts the units."""
+    report = validate(load_spec(spec), str(spec), _resolve_podman(podman))
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    if not quiet:
+        names = ", ".join(report.instances) or "no instances"
+        click.echo(f"{spec}: valid ({len(report.instances)} instance(s): {names})")
+
+
+@click.command("generate")
+@SPEC_ARG
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The NixOS module to write (atomically; nothing is written on error).")
+def generate_cmd(spec: Path, output: Path) -> None:
+    """Write a NixOS module that declares SPEC's instances for the tgi-nix module."""
+    parsed = load_spec(spec)
+    text = render_spec_module(parsed, spec.name)
+    # Parse before writing: a generated file that Nix rejects never reaches the target.
+    staging = output.parent / f".{output.name}.check.nix"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        staging.write_text(text)
+        parse_nix_file(staging)
+    finally:
+        staging.unlink(missing_ok=True)
+    write_atomic(output, text)
+    click.echo(f"wrote {output} ({len(parsed.instances)} instance(s))")
+
+
+@click.command("render-units")
+@SPEC_ARG
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for systemd/*.service and tmpfiles.d/huggingface-tgi.conf.")
+@_podman_option()
+@click.option("--shell", default="/bin/sh", show_default=True, help="POSIX shell path used in ExecStopPost.")
+def render_units_cmd(spec: Path, output: Path, podman: str | None, shell: str) -> None:
+    """Render plain systemd units and a tmpfiles.d file for SPEC (for hosts without NixOS)."""
+    core = evaluate(load_spec(spec), podman=_resolve_podman(podman), shell=shell)
+    files = render_unit_tree(core)
+    write_tree_atomic(output, files)
+    for rel in sorted(files):
+        click.echo(str(output / rel))
+
+
+def _generated_files() -> dict[Path, str]:
+    root = project_root()
+    return {
+        module_dir() / "options.nix": render_options_nix(),
+        root / "docs" / "options.md": render_options_md(),
+    }
+
+
+@click.command("options")
+@click.option("--check", is_flag=True, help="Fail if the committed files differ from the schema.")
+def options_cmd(check: bool) -> None:
+    """Regenerate (or --check) modules/huggingface-tgi/options.nix and docs/options.md from the schema."""
+    files = _generated_files()
+    stale = [path for path, text in files.items() if not path.is_file() or path.read_text() != text]
+    if check:
+        if stale:
+            names = ", ".join(str(p.relative_to(project_root())) for p in stale)
+            raise CheckFailed(f"generated files are stale: {names}; run `tgi-nix options` and commit them")
+        click.echo("generated options and docs are up to date")
+        return
+    for path, text in files.items():
+        write_atomic(path, text)
+        if path.suffix == ".nix":
+            parse_nix_file(path)
+        click.echo(f"{'updated' if path in stale else 'unchanged'} {path.relative_to(project_root())}")

@@ -1,0 +1,95 @@
+"""`tgi-nix validate`: schema, rendered Nix parses, the core evaluates, systemd accepts the units."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ToolMissingError, UnitVerifyError
+from .fsutil import write_tree_atomic
+from .nixcore import CoreResult, evaluate, parse_nix_file
+from .render import render_spec_module, render_unit_tree
+from .schema import Spec
+
+# Keys newer than the host's systemd may know (RestartSteps/RestartMaxDelaySec: systemd 254).
+# NixOS 26.05 and Debian trixie have them; an older host's systemd-analyze only warns.
+_NEWER_SYSTEMD_KEYS = {"RestartSteps": 254, "RestartMaxDelaySec": 254}
+_UNKNOWN_KEY_RE = re.compile(r"Unknown key '?(?P<key>[A-Za-z]+)'? in section")
+
+
+@dataclass
+class Report:
+    """What validation found; `notes` are informational, `warnings` deserve attention."""
+
+    instances: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    core: CoreResult | None = None
+
+
+def systemd_version() -> int:
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        raise ToolMissingError("systemd-analyze not found; install systemd (Debian: apt-get install systemd)")
+    out = subprocess.run([analyze, "--version"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"systemd (\d+)", out)
+    return int(match.group(1)) if match else 0
+
+
+def verify_units(unit_dir: Path, podman: str) -> list[str]:
+    """Run `systemd-analyze verify` on every unit in `unit_dir`; return notes, raise on real errors."""
+    version = systemd_version()
+    units = sorted(str(p) for p in unit_dir.glob("*.service"))
+    if not units:
+        return []
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *units],
+        capture_output=True,
+        text=True,
+        check=False,
+        # Resolve Requires=/After= between the rendered units themselves.
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{unit_dir}:"},
+    )
+    notes: list[str] = []
+    problems: list[str] = []
+    for line in (proc.stdout + proc.stderr).splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        key = _UNKNOWN_KEY_RE.search(line)
+        if key and key.group("key") in _NEWER_SYSTEMD_KEYS and version < _NEWER_SYSTEMD_KEYS[key.group("key")]:
+            note = f"{key.group('key')} needs systemd >= {_NEWER_SYSTEMD_KEYS[key.group('key')]} (host has {version})"
+            if note not in notes:
+                notes.append(note)
+            continue
+        if f"Command {podman} is not executable" in line:
+            note = f"podman is not installed at {podman} on this host; command paths were not checked"
+            if note not in notes:
+                notes.append(note)
+            continue
+        problems.append(line)
+    if proc.returncode != 0 or problems:
+        detail = "\n".join(problems) or f"systemd-analyze verify exited {proc.returncode}"
+        raise UnitVerifyError(f"systemd-analyze verify rejected the rendered units:\n{detail}")
+    return notes
+
+
+def validate(spec: Spec, source: str, podman: str) -> Report:
+    report = Report(instances=sorted(spec.instances))
+    for name, inst in sorted(spec.instances.items()):
+        report.warnings.extend(f"instances.{name}: {w}" for w in inst.warnings())
+    with tempfile.TemporaryDirectory(prefix="tgi-nix-validate-") as tmp:
+        tmp_path = Path(tmp)
+        module = tmp_path / "huggingface-tgi-instances.nix"
+        module.write_text(render_spec_module(spec, source))
+        parse_nix_file(module)
+        report.core = evaluate(spec, podman=podman)
+        out = tmp_path / "units"
+        write_tree_atomic(out, render_unit_tree(report.core))
+        report.notes.extend(verify_units(out / "systemd", podman))
+    return report
