@@ -88,6 +88,8 @@ class Instance(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        # TOML has real types: "8080" for a port is a mistake to report, not to coerce.
+        strict=True,
     )
 
     enable: bool = Field(
@@ -430,7 +432,7 @@ class Instance(BaseModel):
 class Spec(BaseModel):
     """A spec file: `[instances.<name>]` tables."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     instances: dict[str, Instance] = Field(
         default_factory=dict,

@@ -1,0 +1,141 @@
+"""The Nix core, evaluated by real nix-instantiate, on generated specs: invariants of its output."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+
+from tgi_nix.nixcore import evaluate
+from tgi_nix.spec import parse_spec
+
+from .strategies import specs
+
+TOKEN = "hf_SENTINELtokenThatMustNeverLeak0123456789"
+
+
+def split_exec(line: str) -> list[str]:
+    """Undo the core's ExecStart quoting (bare words or JSON strings; %% and $$ doubled)."""
+    words: list[str] = []
+    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', line):
+        raw = json.loads(f'"{match.group(1)}"') if match.group(1) is not None else match.group(2)
+        words.append(raw.replace("%%", "%").replace("$$", "$"))
+    return words
+
+
+def unit_lines(text: str, key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in text.splitlines() if line.startswith(key + "=")]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs())
+def test_core_invariants(data: dict[str, Any]) -> None:
+    spec = parse_spec(data)
+    result = evaluate(spec, podman="/usr/bin/podman", shell="/bin/sh")
+    enabled = spec.enabled()
+    assert sorted(result.instances) == sorted(enabled)
+    expected_units = {f"huggingface-tgi-{n}{s}.service" for n in enabled for s in ("", "-image")}
+    assert set(result.unit_files) == expected_units
+
+    for name, inst in enabled.items():
+        facts = result.instances[name]
+        unit = f"huggingface-tgi-{name}"
+        assert facts["unitName"] == unit and facts["containerName"] == unit
+        argv = facts["podmanArgs"]
+        assert f"--name={unit}" in argv
+
+        # Exactly one published port, on the configured address, to TGI's port 80.
+        publishes = [a for a in argv if a.startswith("--publish=")]
+        host = f"[{inst.listen_address}]" if ":" in inst.listen_address else inst.listen_address
+        assert publishes == [f"--publish={host}:{inst.port}:80"]
+
+        # CDI devices iff GPUs (or explicit CDI devices) are requested.
+        devices = [a.removeprefix("--device=") for a in argv if a.startswith("--device=")]
+        if inst.gpus == "all":
+            assert "nvidia.com/gpu=all" in devices
+        elif inst.gpus:
+            assert [d for d in devices if d.startswith("nvidia.com/")] == [f"nvidia.com/gpu={i}" for i in inst.gpus]
+        else:
+            assert not [d for d in devices if d.startswith("nvidia.com/")]
+        assert devices == facts["cdiDevices"]
+        assert set(inst.cdi_devices) <= set(devices)
+        assert facts["needsNvidia"] == bool(inst.gpus)
+
+        # Secrets only by reference: the env file path, never a value, never in `environment`.
+        env_files = [a for a in argv if a.startswith("--env-file=")]
+        assert env_files == ([f"--env-file={inst.environment_file}"] if inst.environment_file else [])
+        assert not any("HF_TOKEN" in a or TOKEN in a for a in argv)
+
+        # Launcher args follow the image; the model id is passed; extraArgs come last.
+        image_at = argv.index(inst.image)
+        launcher = argv[image_at + 1 :]
+        assert launcher == facts["launcherArgs"]
+        assert launcher[:2] == ["--model-id", inst.model]
+        if inst.extra_args:
+            assert launcher[-len(inst.extra_args) :] == inst.extra_args
+        if inst.quantize:
+            assert launcher[launcher.index("--quantize") + 1] == inst.quantize
+
+        cache = inst.cache_dir or f"/var/lib/huggingface-tgi/{name}"
+        assert facts["cacheDir"] == cache
+        assert f"--volume={cache}:/data:rw" in argv
+        assert f"d {cache} 0750 root root - -" in result.tmpfiles_rules
+
+        # The unit file's ExecStart is exactly podman + argv after systemd unquoting.
+        text = result.unit_files[f"{unit}.service"]
+        (exec_start,) = unit_lines(text, "ExecStart")
+        assert split_exec(exec_start) == ["/usr/bin/podman", *argv]
+        assert "Type=notify" in text and "--sdnotify=healthy" in argv
+        assert unit_lines(text, "Requires") == [f"{unit}-image.service"]
+        assert TOKEN not in text
+
+    assert sorted(result.firewall_ports) == sorted(i.port for i in enabled.values() if i.open_firewall)
+
+
+def test_disabled_instances_get_nothing() -> None:
+    spec = parse_spec(
+        {"instances": {"on": {"model": "a/b", "port": 1}, "off": {"model": "a/b", "port": 2, "enable": False}}}
+    )
+    result = evaluate(spec, podman="/usr/bin/podman")
+    assert list(result.instances) == ["on"]
+    assert all("-off" not in name for name in result.unit_files)
+
+
+def test_image_unit_loads_image_file_or_pulls_by_policy() -> None:
+    spec = parse_spec(
+        {
+            "instances": {
+                "a": {"model": "a/b", "port": 1, "imageFile": "/nix/store/x-mock.tar.gz"},
+                "b": {"model": "a/b", "port": 2, "pull": "always"},
+                "c": {"model": "a/b", "port": 3, "pull": "never"},
+            }
+        }
+    )
+    units = evaluate(spec, podman="/bin/podman").unit_files
+    exec_a = unit_lines(units["huggingface-tgi-a-image.service"], "ExecStart")
+    assert exec_a == ["/bin/podman load --input=/nix/store/x-mock.tar.gz"]
+    # No network ordering when the image comes from a file (air-gapped hosts, VM tests).
+    assert "network-online.target" not in units["huggingface-tgi-a-image.service"]
+    assert unit_lines(units["huggingface-tgi-b-image.service"], "ExecStart") == [
+        "/bin/podman pull --policy=always ghcr.io/huggingface/text-generation-inference:3.3.7"
+    ]
+    assert unit_lines(units["huggingface-tgi-c-image.service"], "ExecStart") == [
+        "/bin/podman image exists ghcr.io/huggingface/text-generation-inference:3.3.7"
+    ]
+    # The slow pull is never charged to the main unit's start timeout.
+    assert unit_lines(units["huggingface-tgi-b-image.service"], "TimeoutStartSec") == ["infinity"]
+
+
+def test_local_model_path_is_mounted_read_only() -> None:
+    spec = parse_spec({"instances": {"local": {"model": "/srv/models/llama", "port": 1}}})
+    argv = evaluate(spec, podman="/bin/podman").instances["local"]["podmanArgs"]
+    assert "--volume=/srv/models/llama:/srv/models/llama:ro" in argv
+
+
+def test_gpu_units_wait_for_the_cdi_generator() -> None:
+    spec = parse_spec({"instances": {"g": {"model": "a/b", "port": 1, "gpus": [0]}, "c": {"model": "a/b", "port": 2}}})
+    units = evaluate(spec, podman="/bin/podman").unit_files
+    assert "nvidia-container-toolkit-cdi-generator.service" in unit_lines(units["huggingface-tgi-g.service"], "After")[0]
+    assert "nvidia-container-toolkit-cdi-generator" not in units["huggingface-tgi-c.service"]
