@@ -40,8 +40,9 @@ def instances(draw: st.DrawFn, port: int) -> dict[str, Any]:
     if draw(st.booleans()):
         inst["extraArgs"] = draw(args)
     if draw(st.booleans()):
-        inst["cdiDevices"] = draw(st.lists(st.sampled_from(["example.com/gpu=fake0", "amd.com/gpu=all"]),
-                                           unique=True, max_size=2))
+        inst["cdiDevices"] = draw(
+            st.lists(st.sampled_from(["example.com/gpu=fake0", "amd.com/gpu=all"]), unique=True, max_size=2)
+        )
     if draw(st.booleans()):
         inst["openFirewall"] = True
     if draw(st.booleans()):

@@ -69,7 +69,9 @@ def test_failed_generate_leaves_existing_file_untouched(write_spec, tmp_path: Pa
 
 def test_render_units_tree(tmp_path: Path) -> None:
     out = tmp_path / "units"
-    rc = main(["render-units", str(EXAMPLES / "quick-deploy.toml"), "-o", str(out), "--podman", "/usr/bin/podman"])
+    rc = main(
+        ["render-units", str(EXAMPLES / "quick-deploy.toml"), "-o", str(out), "--podman", "/usr/bin/podman"]
+    )
     assert rc == 0
     names = sorted(p.name for p in (out / "systemd").iterdir())
     assert names == [
@@ -102,7 +104,9 @@ def test_options_check_detects_stale_files(tmp_path: Path, monkeypatch: pytest.M
     assert main(["options", "--check"]) == 0
 
 
-def test_missing_nix_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_nix_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     assert main(["render-units", str(EXAMPLES / "cpu-only.toml"), "-o", "/tmp/never-written"]) == 4
     assert "nix-instantiate not found" in capsys.readouterr().err

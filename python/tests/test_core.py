@@ -56,7 +56,9 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         if inst.gpus == "all":
             assert "nvidia.com/gpu=all" in devices
         elif inst.gpus:
-            assert [d for d in devices if d.startswith("nvidia.com/")] == [f"nvidia.com/gpu={i}" for i in inst.gpus]
+            assert [d for d in devices if d.startswith("nvidia.com/")] == [
+                f"nvidia.com/gpu={i}" for i in inst.gpus
+            ]
         else:
             assert not [d for d in devices if d.startswith("nvidia.com/")]
         assert devices == facts["cdiDevices"]
@@ -96,7 +98,12 @@ def test_core_invariants(data: dict[str, Any]) -> None:
 
 def test_disabled_instances_get_nothing() -> None:
     spec = parse_spec(
-        {"instances": {"on": {"model": "a/b", "port": 1}, "off": {"model": "a/b", "port": 2, "enable": False}}}
+        {
+            "instances": {
+                "on": {"model": "a/b", "port": 1},
+                "off": {"model": "a/b", "port": 2, "enable": False},
+            }
+        }
     )
     result = evaluate(spec, podman="/usr/bin/podman")
     assert list(result.instances) == ["on"]
@@ -135,7 +142,12 @@ def test_local_model_path_is_mounted_read_only() -> None:
 
 
 def test_gpu_units_wait_for_the_cdi_generator() -> None:
-    spec = parse_spec({"instances": {"g": {"model": "a/b", "port": 1, "gpus": [0]}, "c": {"model": "a/b", "port": 2}}})
+    spec = parse_spec(
+        {"instances": {"g": {"model": "a/b", "port": 1, "gpus": [0]}, "c": {"model": "a/b", "port": 2}}}
+    )
     units = evaluate(spec, podman="/bin/podman").unit_files
-    assert "nvidia-container-toolkit-cdi-generator.service" in unit_lines(units["huggingface-tgi-g.service"], "After")[0]
+    assert (
+        "nvidia-container-toolkit-cdi-generator.service"
+        in unit_lines(units["huggingface-tgi-g.service"], "After")[0]
+    )
     assert "nvidia-container-toolkit-cdi-generator" not in units["huggingface-tgi-c.service"]

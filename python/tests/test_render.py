@@ -54,7 +54,7 @@ def test_every_nix_file_in_the_repo_parses() -> None:
 
 
 def test_nix_literals_escape_interpolation_and_quotes(tmp_path: Path) -> None:
-    tricky = {"a b": ["${builtins.abort \"x\"}", 'q"uote', "back\\slash", "new\nline"], "if": None, "n": -3}
+    tricky = {"a b": ['${builtins.abort "x"}', 'q"uote', "back\\slash", "new\nline"], "if": None, "n": -3}
     out = tmp_path / "t.nix"
     out.write_text(to_nix(tricky) + "\n")
     parse_nix_file(out)
@@ -62,7 +62,10 @@ def test_nix_literals_escape_interpolation_and_quotes(tmp_path: Path) -> None:
     import subprocess
 
     value = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "--json", str(out)], capture_output=True, text=True, check=True
+        ["nix-instantiate", "--eval", "--strict", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert json.loads(value) == tricky
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from click.decorators import FC
 
 from .errors import CheckFailed
 from .fsutil import write_atomic, write_tree_atomic
@@ -17,7 +19,7 @@ from .validate import validate
 SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 
 
-def _podman_option() -> click.Option:
+def _podman_option() -> Callable[[FC], FC]:
     return click.option(
         "--podman",
         default=None,
@@ -50,8 +52,13 @@ def validate_cmd(spec: Path, podman: str | None, quiet: bool) -> None:
 
 @click.command("generate")
 @SPEC_ARG
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The NixOS module to write (atomically; nothing is written on error).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The NixOS module to write (atomically; nothing is written on error).",
+)
 def generate_cmd(spec: Path, output: Path) -> None:
     """Write a NixOS module that declares SPEC's instances for the tgi-nix module."""
     parsed = load_spec(spec)
@@ -70,8 +77,13 @@ def generate_cmd(spec: Path, output: Path) -> None:
 
 @click.command("render-units")
 @SPEC_ARG
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for systemd/*.service and tmpfiles.d/huggingface-tgi.conf.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for systemd/*.service and tmpfiles.d/huggingface-tgi.conf.",
+)
 @_podman_option()
 @click.option("--shell", default="/bin/sh", show_default=True, help="POSIX shell path used in ExecStopPost.")
 def render_units_cmd(spec: Path, output: Path, podman: str | None, shell: str) -> None:

@@ -82,9 +82,6 @@ def nix_type_of(annotation: Any, metadata: list[Any] | None = None) -> str:
         return _int_type(metadata)
     if annotation is str:
         return "types.str"
-    # Type aliases of Literal (Quantize, ...) resolve through their value.
-    if isinstance(annotation, typing.TypeAliasType):  # pragma: no cover - not used yet
-        return nix_type_of(annotation.__value__, metadata)
     raise TypeError(f"no Nix type for {annotation!r}")
 
 

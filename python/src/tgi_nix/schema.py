@@ -161,7 +161,9 @@ class Instance(BaseModel):
             "`null` or an empty list runs on the CPU. Enables `hardware.nvidia-container-toolkit`."
         ),
         examples=[[0, 1]],
-        json_schema_extra=nix('types.nullOr (types.either (types.enum [ "all" ]) (types.listOf types.ints.unsigned))'),
+        json_schema_extra=nix(
+            'types.nullOr (types.either (types.enum [ "all" ]) (types.listOf types.ints.unsigned))'
+        ),
     )
     cdi_devices: list[str] = Field(
         default_factory=list,
@@ -337,7 +339,9 @@ class Instance(BaseModel):
     @classmethod
     def _check_shm(cls, value: str) -> str:
         if not SIZE_RE.match(value):
-            raise ValueError(f"{value!r} is not a size; write a number with an optional unit b, k, m or g (e.g. 1g)")
+            raise ValueError(
+                f"{value!r} is not a size; write a number with an optional unit b, k, m or g (e.g. 1g)"
+            )
         return value
 
     @field_validator("start_timeout")
@@ -362,7 +366,9 @@ class Instance(BaseModel):
     def _check_environment(cls, value: dict[str, str]) -> dict[str, str]:
         for name, content in value.items():
             if not ENV_NAME_RE.match(name):
-                raise ValueError(f"{name!r} is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+                raise ValueError(
+                    f"{name!r} is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
+                )
             if SECRET_ENV_RE.search(name) or name.upper() == "HUGGING_FACE_HUB_TOKEN":
                 raise ValueError(
                     f"{name} looks like a secret; put it in environmentFile (a root-only file), "
@@ -419,7 +425,9 @@ class Instance(BaseModel):
                 f"image {self.image!r} is not pinned (latest or no tag); pin a release tag or an @sha256: digest"
             )
         if self.open_firewall and ipaddress.ip_address(self.listen_address).is_loopback:
-            found.append("openFirewall is set but listenAddress is loopback, so the opened port serves nothing")
+            found.append(
+                "openFirewall is set but listenAddress is loopback, so the opened port serves nothing"
+            )
         if self.trust_remote_code:
             found.append("trustRemoteCode runs the model repository's code inside the container")
         return found

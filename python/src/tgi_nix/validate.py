@@ -62,7 +62,11 @@ def verify_units(unit_dir: Path, podman: str) -> list[str]:
         if not line:
             continue
         key = _UNKNOWN_KEY_RE.search(line)
-        if key and key.group("key") in _NEWER_SYSTEMD_KEYS and version < _NEWER_SYSTEMD_KEYS[key.group("key")]:
+        if (
+            key
+            and key.group("key") in _NEWER_SYSTEMD_KEYS
+            and version < _NEWER_SYSTEMD_KEYS[key.group("key")]
+        ):
             note = f"{key.group('key')} needs systemd >= {_NEWER_SYSTEMD_KEYS[key.group('key')]} (host has {version})"
             if note not in notes:
                 notes.append(note)
