@@ -1,0 +1,70 @@
+# NixOS VM tests: one per scenario in ./scenarios (a spec .toml + a test script .py), the same
+# pairs `scripts/test.sh` runs in a Debian QEMU VM on machines without NixOS. Exposed as flake checks
+# `vm-<scenario>`.
+{
+  pkgs,
+  module,
+  mockImage,
+}:
+let
+  inherit (pkgs) lib;
+  fixtures = builtins.fromJSON (builtins.readFile ./fixtures.json);
+
+  scenarioNames = map (f: lib.removeSuffix ".toml" f) (
+    builtins.filter (f: lib.hasSuffix ".toml" f && builtins.pathExists (./scenarios + "/${lib.removeSuffix ".toml" f}.py")) (
+      builtins.attrNames (builtins.readDir ./scenarios)
+    )
+  );
+
+  mockImageRef = "localhost/tgi-mock:latest";
+
+  makeTgiTest =
+    name:
+    let
+      raw = builtins.fromTOML (builtins.readFile (./scenarios + "/${name}.toml"));
+      options = raw.scenario or { };
+      # No registry in the test VM: every instance runs the mock, loaded from its image file.
+      instances = lib.mapAttrs (
+        _: inst:
+        inst
+        // {
+          image = mockImageRef;
+          imageFile = mockImage;
+        }
+      ) raw.instances;
+      deployed = lib.filterAttrs (_: inst: inst.enable or true) instances;
+      envFiles = lib.unique (lib.concatMap (inst: lib.optional (inst ? environmentFile) inst.environmentFile) (builtins.attrValues deployed));
+    in
+    pkgs.testers.runNixOSTest {
+      name = "huggingface-tgi-${name}";
+      nodes.machine =
+        { ... }:
+        {
+          imports = [ module ];
+          virtualisation.memorySize = 2048;
+          virtualisation.diskSize = 4096;
+          environment.systemPackages = [
+            pkgs.curl
+            pkgs.python3
+            pkgs.iproute2
+          ];
+          services.huggingface-tgi.instances = instances;
+          # The test token: created at activation with root-only permissions, like an admin would.
+          system.activationScripts.tgi-test-secrets = lib.concatMapStrings (file: ''
+            install -d -m 0700 -o root -g root ${dirOf file}
+            (umask 077; printf 'HF_TOKEN=%s\n' '${fixtures.token}' > ${file})
+          '') envFiles;
+          environment.etc = lib.optionalAttrs (options.fakeCdi or false) {
+            "cdi/example-gpu.json".text = builtins.toJSON fixtures.fakeCdiSpec;
+          };
+        };
+      testScript = ''
+        import json
+        spec = json.loads(${builtins.toJSON (builtins.toJSON deployed)})
+        TOKEN = ${builtins.toJSON fixtures.token}
+        machine.start()
+      ''
+      + builtins.readFile (./scenarios + "/${name}.py");
+    };
+in
+lib.listToAttrs (map (name: lib.nameValuePair "vm-${name}" (makeTgiTest name)) scenarioNames)

@@ -1,0 +1,48 @@
+# Globals: machine, subtest, spec, TOKEN.
+import time
+
+with subtest("a unit ordered after the instance never sees a refused connection"):
+    # A consumer that requires the instance and probes it once, the moment systemd starts it.
+    machine.succeed(
+        "mkdir -p /run/systemd/system && cat > /run/systemd/system/tgi-consumer.service <<'EOF'\n"
+        "[Unit]\n"
+        "Requires=huggingface-tgi-slow.service\n"
+        "After=huggingface-tgi-slow.service\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        "ExecStart=/bin/sh -c 'curl -fsS -o /dev/null -w \"%%{http_code}\" http://127.0.0.1:8080/health > /run/consumer-status'\n"
+        "EOF\n"
+        "systemctl daemon-reload"
+    )
+    machine.succeed("systemctl restart --no-block huggingface-tgi-slow.service")
+    machine.succeed("systemctl start --no-block tgi-consumer.service")
+
+with subtest("activating while loading, active only once /health is 200"):
+    saw_loading = False
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        state = machine.succeed("systemctl show -P ActiveState huggingface-tgi-slow.service").strip()
+        code = machine.succeed("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/health || true").strip()
+        if state == "active":
+            # No false-ready window: by the time systemd says active, the server is healthy.
+            assert code == "200", f"unit active while /health answers {code}"
+            break
+        assert state in ("activating", "inactive"), state
+        if code == "503":
+            saw_loading = True
+        time.sleep(1)
+    else:
+        raise AssertionError("huggingface-tgi-slow never became active")
+    assert saw_loading, "expected to observe /health 503 while the unit was still activating"
+    machine.wait_for_unit("tgi-consumer.service", timeout=120)
+    assert machine.succeed("cat /run/consumer-status").strip() == "200"
+
+with subtest("a model that never loads fails the unit with a clear message"):
+    machine.wait_until_succeeds(
+        "journalctl -u huggingface-tgi-stuck.service --no-pager | grep -q 'not healthy within startTimeout (40s)'",
+        timeout=600,
+    )
+    result = machine.succeed("systemctl show -P Result huggingface-tgi-stuck.service").strip()
+    assert result in ("timeout", "success"), result  # "success" only while a restart is already under way
+    machine.succeed("journalctl -u huggingface-tgi-stuck.service --no-pager | grep -q 'start operation timed out'")

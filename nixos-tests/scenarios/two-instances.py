@@ -1,0 +1,49 @@
+# Both units active; containers named after the instances with the right image; loopback-only
+# ports; the TGI API answers on each. Globals: machine, subtest, spec, TOKEN.
+import json
+
+for name in spec:
+    machine.wait_for_unit(f"huggingface-tgi-{name}.service", timeout=600)
+
+with subtest("containers run with the configured image, named after the instance"):
+    rows = json.loads(machine.succeed("podman ps --format json"))
+    by_name = {row["Names"][0]: row for row in rows}
+    for name, inst in spec.items():
+        row = by_name[f"huggingface-tgi-{name}"]
+        assert row["State"] == "running", row
+        assert row["Image"] == inst["image"], (row["Image"], inst["image"])
+
+with subtest("published only on 127.0.0.1"):
+    for name, inst in spec.items():
+        port = inst["port"]
+        mapping = machine.succeed(f"podman port huggingface-tgi-{name}").strip()
+        assert mapping == f"80/tcp -> 127.0.0.1:{port}", mapping
+        bindings = json.loads(machine.succeed(
+            f"podman inspect --format '{{{{json .HostConfig.PortBindings}}}}' huggingface-tgi-{name}"))
+        assert bindings == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}, bindings
+        machine.succeed(f"curl -fsS http://127.0.0.1:{port}/health")
+        # The host-side socket podman holds for the port is bound to loopback only.
+        listeners = machine.succeed(f"ss -ltnH 'sport = :{port}' | awk '{{print $4}}'").split()
+        assert listeners and all(addr.startswith("127.0.0.1:") for addr in listeners), listeners
+
+with subtest("the TGI API answers"):
+    for name, inst in spec.items():
+        base = f"http://127.0.0.1:{inst['port']}"
+        info = json.loads(machine.succeed(f"curl -fsS {base}/info"))
+        assert info["model_id"] == inst["model"], info
+        if "maxConcurrentRequests" in inst:
+            assert info["max_concurrent_requests"] == inst["maxConcurrentRequests"], info
+        body = json.dumps({"inputs": "What is NixOS?", "parameters": {"max_new_tokens": 8, "details": True}})
+        gen = json.loads(machine.succeed(f"curl -fsS -H 'Content-Type: application/json' -d '{body}' {base}/generate"))
+        assert gen["generated_text"] and gen["details"]["generated_tokens"] == 8, gen
+        again = json.loads(machine.succeed(f"curl -fsS -H 'Content-Type: application/json' -d '{body}' {base}/generate"))
+        assert again["generated_text"] == gen["generated_text"], "greedy generation must be deterministic"
+        stream = machine.succeed(f"curl -fsSN -H 'Content-Type: application/json' -d '{body}' {base}/generate_stream")
+        events = [json.loads(line[5:]) for line in stream.splitlines() if line.startswith("data:")]
+        assert len(events) == 8 and events[-1]["generated_text"] and events[0]["generated_text"] is None, events
+        assert "[DONE]" not in stream
+        chat = json.dumps({"model": "tgi", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5})
+        reply = json.loads(machine.succeed(f"curl -fsS -H 'Content-Type: application/json' -d '{chat}' {base}/v1/chat/completions"))
+        assert reply["object"] == "chat.completion" and reply["choices"][0]["message"]["content"], reply
+        metrics = machine.succeed(f"curl -fsS {base}/metrics")
+        assert "tgi_request_count" in metrics and "tgi_request_duration_bucket" in metrics, metrics[:500]

@@ -1,0 +1,117 @@
+"""Run the shared VM scenarios (`nixos-tests/scenarios/<name>.{toml,py}`) in the Debian QEMU VM.
+
+A scenario is a spec (TOML, plus an optional `[scenario]` table for the drivers) and a NixOS-style test
+script. `nixos-tests/default.nix` runs the same pair under NixOS's test driver; here the units come
+from `render-units` (the same Nix core), the mock TGI image answers to each instance's image name,
+and the script sees the same globals: `machine`, `subtest`, `spec` (instance name -> options as
+deployed) and `TOKEN` (the test token written to every `environmentFile`).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+from .fsutil import write_tree_atomic
+from .nixcore import evaluate, project_root
+from .render import render_unit_tree
+from .schema import DEFAULT_IMAGE, Spec
+from .spec import parse_spec
+
+VM_PODMAN = "/usr/bin/podman"
+
+
+def tests_dir() -> Path:
+    return project_root() / "nixos-tests"
+
+
+def fixtures() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((tests_dir() / "fixtures.json").read_text())
+    return data
+
+
+def scenario_names() -> list[str]:
+    return sorted(
+        p.stem for p in (tests_dir() / "scenarios").glob("*.toml") if p.with_suffix(".py").is_file()
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    spec: Spec
+    script: Path
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def deployed_instances(self) -> dict[str, dict[str, Any]]:
+        """What the script sees as `spec`: the written options plus the image actually run."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, inst in self.spec.enabled().items():
+            written = inst.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            written["image"] = inst.image
+            out[name] = written
+        return out
+
+
+def load_scenario(name: str) -> Scenario:
+    toml_path = tests_dir() / "scenarios" / f"{name}.toml"
+    data = tomllib.loads(toml_path.read_text())
+    options = data.pop("scenario", {})
+    if not isinstance(options, dict):
+        raise SpecError(f"{toml_path}: [scenario] must be a table")
+    return Scenario(name, parse_spec(data, str(toml_path)), toml_path.with_suffix(".py"), options)
+
+
+def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
+    """Install the scenario's units into a booted machine and start them as boot would."""
+    from .vm import install_units, tag_mock_image
+
+    fx = fixtures()
+    core = evaluate(scenario.spec, podman=VM_PODMAN, shell="/bin/sh")
+    render_dir = workdir / "units"
+    write_tree_atomic(render_dir, render_unit_tree(core))
+    install_units(machine, render_dir)
+
+    for image in sorted({inst.image for inst in scenario.spec.enabled().values()} | {DEFAULT_IMAGE}):
+        tag_mock_image(machine, image)
+
+    token_file = workdir / "token.env"
+    token_file.write_text(f"HF_TOKEN={fx['token']}\n")
+    for env_file in sorted(
+        {i.environment_file for i in scenario.spec.enabled().values() if i.environment_file}
+    ):
+        parent = str(Path(env_file).parent)
+        machine.succeed(f"install -d -m 0700 -o root -g root {parent}")
+        machine.copy_from_host(token_file, env_file)
+        machine.succeed(f"chown root:root {env_file} && chmod 0600 {env_file}")
+
+    if scenario.options.get("fakeCdi"):
+        cdi = workdir / "example-gpu.json"
+        cdi.write_text(json.dumps(fx["fakeCdiSpec"], indent=2))
+        machine.succeed("install -d -m 0755 /etc/cdi")
+        machine.copy_from_host(cdi, "/etc/cdi/example-gpu.json")
+
+    units = [core.instances[name]["serviceName"] for name in sorted(core.instances)]
+    if units:
+        machine.succeed("systemctl enable " + " ".join(units))
+        machine.succeed("systemctl start --no-block " + " ".join(units))
+
+
+def run_scenario(machine: Any, name: str) -> None:
+    """Boot (if needed), deploy and run one scenario script against `machine`."""
+    from .vm import script_globals
+
+    scenario = load_scenario(name)
+    if not machine.is_up():
+        machine.start()
+    with tempfile.TemporaryDirectory(prefix=f"tgi-scenario-{name}-") as tmp:
+        deploy(machine, scenario, Path(tmp))
+    env = script_globals([machine])
+    env.update(spec=scenario.deployed_instances(), TOKEN=fixtures()["token"])
+    source = scenario.script.read_text()
+    exec(compile(source, str(scenario.script), "exec"), env)

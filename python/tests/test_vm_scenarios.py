@@ -1,0 +1,43 @@
+"""The shared VM scenarios (nixos-tests/scenarios) in a booted Debian trixie VM with systemd + podman.
+
+One fresh VM (copy-on-write over the cached image) per scenario; the units come from the Nix core
+through `render-units`. Slow: each scenario boots QEMU under TCG. Run: `pytest -m vm`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tgi_nix.scenarios import run_scenario, scenario_names
+from tgi_nix.vm import Machine, ensure_image
+from tgi_nix.vm.image import missing_host_packages
+
+CI = os.environ.get("CI") == "true"
+
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.slow,
+    # On a developer machine without QEMU the VM tests are skipped; in CI that would hide them.
+    pytest.mark.skipif(
+        not CI and (bool(missing_host_packages()) or os.geteuid() != 0),
+        reason="needs root and the VM host tools (scripts/setup.sh installs them)",
+    ),
+]
+
+
+@pytest.fixture
+def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
+    ensure_image()
+    vm = Machine(out_dir=tmp_path_factory.mktemp("vm-out"))
+    try:
+        yield vm
+    finally:
+        vm.cleanup()
+
+
+@pytest.mark.parametrize("name", scenario_names())
+def test_scenario(machine: Machine, name: str) -> None:
+    run_scenario(machine, name)
