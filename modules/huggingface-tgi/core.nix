@@ -234,6 +234,9 @@ let
           "--label=io.tgi-nix.model=${inst.model}"
           "--init"
           "--stop-timeout=90"
+        ]
+        ++ containerHardening
+        ++ [
           "--publish=${publishAddress inst}:${toString inst.port}:80"
           "--shm-size=${inst.shmSize}"
           "--volume=${cacheDir}:/data:rw"
@@ -256,14 +259,19 @@ let
         "esac"
       ];
 
-      # Sandboxing that rootful podman tolerates (measured in the VM, see docs/hardening.md).
+      # Sandboxing of the podman process itself (rootful podman: it needs root, mounts, netlink
+      # and namespaces). Every directive podman tolerates is on; each loosened one says why.
+      # The container gets its own hardening through podman flags (containerHardening).
       hardening = {
         ProtectSystem = "strict";
         ReadWritePaths = [
+          # image and container storage, bolt_state.db
           "/var/lib/containers"
-          # netavark's lock, the netns mounts and conmon's state live under /run
+          # netavark's lock, netns mounts, conmon and crun state, the cidfile
           "/run"
+          # podman's temporary files during image load/commit
           "/var/tmp"
+          # netavark writes network configs here when it exists
           "-/etc/containers/networks"
           cacheDir
         ];
@@ -271,14 +279,60 @@ let
         PrivateTmp = true;
         NoNewPrivileges = true;
         ProtectKernelLogs = true;
+        # Networking modules are preloaded (boot.kernelModules / modules-load.d).
         ProtectKernelModules = true;
+        # false: netavark writes net.ipv4.ip_forward and per-interface sysctls (EROFS otherwise)
+        ProtectKernelTunables = false;
+        # false: crun creates the container's cgroup
+        ProtectControlGroups = false;
+        # false: crun sets the container's hostname (sethostname EPERM otherwise)
+        ProtectHostname = false;
+        # false: crun mknods /dev/null & co. in the container (EPERM with a private /dev)
+        PrivateDevices = false;
+        # false: podman maps the container's network namespace into the host's
+        PrivateNetwork = false;
+        # false: rootful overlay mounts need the real root (EPERM in a user namespace)
+        PrivateUsers = false;
         ProtectClock = true;
+        ProtectProc = "invisible";
         RestrictSUIDSGID = true;
         RestrictRealtime = true;
         LockPersonality = true;
         SystemCallArchitectures = "native";
+        # A deny list (not @system-service, which kills podman with SIGSYS); inherited by the
+        # container's processes, so only groups no inference server needs.
+        SystemCallFilter = [ "~@clock @cpu-emulation @debug @obsolete @reboot @swap @raw-io" ];
+        SystemCallErrorNumber = "EPERM";
+        # AF_NETLINK: netavark configures bridges and routes; inherited by the container too.
+        RestrictAddressFamilies = [ "AF_UNIX AF_INET AF_INET6 AF_NETLINK" ];
+        # Capabilities rootful podman, crun and netavark use, plus the container's own set;
+        # everything else (modules, raw I/O, clock, boot, MAC, audit control, BPF, ...) is dropped.
+        CapabilityBoundingSet = [
+          "CAP_SYS_ADMIN CAP_NET_ADMIN CAP_SYS_CHROOT CAP_SETUID CAP_SETGID CAP_SETPCAP CAP_SETFCAP"
+          "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_MKNOD CAP_SYS_RESOURCE"
+        ]
+        # conmon holds the published host port open; below 1024 that needs the privilege.
+        ++ optional (inst.port < 1024) "CAP_NET_BIND_SERVICE";
+        DevicePolicy = "closed";
+        DeviceAllow = optionals (usesNvidia inst) [
+          "char-nvidiactl rw"
+          "char-nvidia-frontend rw"
+          "char-nvidia-uvm rw"
+          "char-nvidia-caps rw"
+        ];
+        # Traffic reaches the container through netavark's DNAT, not through this unit's sockets.
+        IPAddressDeny = "any";
         UMask = "0077";
       };
+
+      # The container: no capabilities (TGI runs as root inside the image, see TGI #3082, but needs
+      # none of root's privileges), no privilege escalation, bounded process count.
+      containerHardening = [
+        "--cap-drop=all"
+        "--security-opt=no-new-privileges"
+        # TGI's shards are threaded (PyTorch, tokenizers); 8192 tasks leaves room for 8 shards.
+        "--pids-limit=8192"
+      ];
 
       mainUnit = {
         description = "Hugging Face TGI instance ${name} (${inst.model})";
@@ -335,8 +389,8 @@ let
           RestartSec = "10s";
           RestartSteps = 5;
           RestartMaxDelaySec = "5min";
-          Delegate = true;
-        } // hardening;
+        }
+        // hardening;
       };
 
       imageUnit = {
@@ -378,7 +432,12 @@ let
           );
           Restart = "on-failure";
           RestartSec = "30s";
-        } // removeAttrs hardening [ "ReadWritePaths" ] // {
+        }
+        // removeAttrs hardening [
+          "ReadWritePaths"
+          "IPAddressDeny"
+        ]
+        // {
           ReadWritePaths = [
             "/var/lib/containers"
             "/run"

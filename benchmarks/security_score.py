@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Exposure scores (`systemd-analyze security --offline=true`) of the units rendered from every example
+spec, beside a bare `podman run` unit scored in the same run (0 = locked down, 10 = unprotected).
+
+Prints one line per unit, the worst score, and the baseline. Goal from the hardening issue: worst <= 3.0
+(rootful podman cannot get there; see docs/hardening.md for the floor and why).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tgi_nix.nixcore import evaluate
+from tgi_nix.render import render_unit_tree
+from tgi_nix.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SCORE_RE = re.compile(r"Overall exposure level for (?P<unit>\S+): (?P<score>[0-9.]+) (?P<verdict>\S+)")
+
+BARE_UNIT = """[Unit]
+Description=A bare podman unit, as typically written by hand
+
+[Service]
+ExecStart=/usr/bin/podman run --rm --name tgi -p 8080:80 ghcr.io/huggingface/text-generation-inference:3.3.7
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def score(unit: Path) -> tuple[float, str]:
+    out = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    match = SCORE_RE.search(out.stdout + out.stderr)
+    if not match:
+        raise SystemExit(f"no score for {unit}:\n{out.stdout}{out.stderr}")
+    return float(match.group("score")), match.group("verdict")
+
+
+def main() -> int:
+    rows: list[tuple[str, str, float, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec_path in sorted((REPO / "examples").glob("*.toml")):
+            files = render_unit_tree(evaluate(load_spec(spec_path), podman="/usr/bin/podman"))
+            for rel, text in sorted(files.items()):
+                if not rel.endswith(".service"):
+                    continue
+                unit = Path(tmp) / spec_path.stem / Path(rel).name
+                unit.parent.mkdir(parents=True, exist_ok=True)
+                unit.write_text(text)
+                value, verdict = score(unit)
+                rows.append((spec_path.name, unit.name, value, verdict))
+        bare = Path(tmp) / "bare-podman.service"
+        bare.write_text(BARE_UNIT)
+        baseline, baseline_verdict = score(bare)
+
+    width = max(len(r[1]) for r in rows)
+    for spec_name, unit, value, verdict in rows:
+        print(f"{spec_name:<20} {unit:<{width}}  {value:4.1f} {verdict}")
+    worst = max(rows, key=lambda r: r[2])
+    print(f"\nworst generated unit: {worst[2]:.1f} {worst[3]} ({worst[1]})")
+    print(f"bare podman unit:     {baseline:.1f} {baseline_verdict}")
+    print(f"improvement:          {baseline - worst[2]:.1f} points (goal: worst <= 3.0)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
