@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import json
+import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +18,12 @@ from .schema import Instance, Spec, option_name
 
 INSTANCE_KEYS = sorted(option_name(name) for name in Instance.model_fields)
 SPEC_KEYS = sorted(Spec.model_fields)
+_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _segment(part: str) -> str:
+    # Keys with spaces, dots or control characters are quoted so the path stays unambiguous.
+    return part if _PLAIN_KEY_RE.match(part) else json.dumps(part)
 
 
 def _dotted(loc: Iterable[int | str]) -> str:
@@ -24,9 +32,9 @@ def _dotted(loc: Iterable[int | str]) -> str:
         if isinstance(part, int):
             parts.append(f"[{part}]")
         elif parts:
-            parts.append(f".{part}")
+            parts.append(f".{_segment(part)}")
         else:
-            parts.append(str(part))
+            parts.append(_segment(str(part)))
     return "".join(parts) or "spec"
 
 
