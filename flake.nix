@@ -59,6 +59,8 @@
                 prometheus-client
                 rich
                 pexpect
+                pyyaml
+                tomli-w
                 pytest
                 hypothesis
                 mypy

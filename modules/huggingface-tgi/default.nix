@@ -79,6 +79,9 @@ let
   portsInUse = mapAttrsToList (_: inst: inst.port) enabled;
 in
 {
+  # Prometheus scrape jobs and Open WebUI endpoints for the instances.
+  imports = [ ./integrations.nix ];
+
   options.services.huggingface-tgi = {
     podmanPackage = mkOption {
       type = types.package;

@@ -43,6 +43,7 @@ python3Packages.buildPythonApplication {
     prometheus-client
     rich
     pexpect
+    pyyaml
   ];
 
   makeWrapperArgs = [
@@ -53,6 +54,8 @@ python3Packages.buildPythonApplication {
   nativeCheckInputs = [
     python3Packages.pytestCheckHook
     python3Packages.hypothesis
+    python3Packages.tomli-w
+    python3Packages.kubernetes-validate
     nix
     systemd
     podman

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 names = st.from_regex(r"\A[a-z]([a-z0-9-]{0,10}[a-z0-9])?\Z")
 model_ids = st.one_of(
-    st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_]{0,8}/[A-Za-z0-9][A-Za-z0-9._]{0,12}\Z"),
+    st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_]{0,8}/[A-Za-z0-9][A-Za-z0-9_]{0,12}(-[a-z0-9]{1,4})?(\.[a-z0-9]{1,4})?\Z"),
     st.from_regex(r"\A/srv/models/[a-z0-9]{1,8}\Z"),
 )
 addresses = st.sampled_from(["127.0.0.1", "0.0.0.0", "::1", "192.0.2.7", "::"])

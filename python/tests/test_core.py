@@ -19,14 +19,16 @@ TOKEN = "hf_SENTINELtokenThatMustNeverLeak0123456789"
 def split_exec(line: str) -> list[str]:
     """Undo the core's ExecStart quoting (bare words or JSON strings; %% and $$ doubled)."""
     words: list[str] = []
-    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', line):
+    # systemd splits on ASCII whitespace only (not NEL, U+2028, ...), like this pattern.
+    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"|([^ \t"]+)', line):
         raw = json.loads(f'"{match.group(1)}"') if match.group(1) is not None else match.group(2)
         words.append(raw.replace("%%", "%").replace("$$", "$"))
     return words
 
 
 def unit_lines(text: str, key: str) -> list[str]:
-    return [line.split("=", 1)[1] for line in text.splitlines() if line.startswith(key + "=")]
+    # systemd reads unit files line by line on "\n" only; str.splitlines() would also split on NEL.
+    return [line.split("=", 1)[1] for line in text.split("\n") if line.startswith(key + "=")]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

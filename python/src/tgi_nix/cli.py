@@ -23,6 +23,17 @@ def _register_commands() -> None:
 
     for command in (validate_cmd, generate_cmd, render_units_cmd, options_cmd):
         cli.add_command(command)
+    from .cmd_mock import mock_cmd
+    from .doctor import doctor_cmd
+    from .init_wizard import init_cmd
+    from .k8s import render_k8s_cmd
+    from .probe import probe_cmd
+
+    cli.add_command(render_k8s_cmd)
+    cli.add_command(doctor_cmd)
+    cli.add_command(init_cmd)
+    cli.add_command(probe_cmd)
+    cli.add_command(mock_cmd)
 
 
 _register_commands()

@@ -1291,6 +1291,9 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 300  # idle keep-alive connections end eventually
+    # Headers and body are written separately; without TCP_NODELAY the body waits for the
+    # client's delayed ACK (~40 ms per response), which real TGI (hyper) does not do.
+    disable_nagle_algorithm = True
 
     @property
     def app(self) -> MockTGI:

@@ -1,0 +1,122 @@
+# services.huggingface-tgi integrations: a Prometheus scrape job for every enabled instance and
+# their registration as OpenAI-compatible endpoints of Open WebUI.
+{
+  config,
+  lib,
+  ...
+}:
+let
+  cfg = config.services.huggingface-tgi;
+
+  inherit (lib)
+    concatStringsSep
+    filterAttrs
+    length
+    mapAttrs
+    mapAttrsToList
+    mkDefault
+    mkEnableOption
+    mkIf
+    mkMerge
+    replicate
+    ;
+
+  enabled = filterAttrs (_: inst: inst.enable) cfg.instances;
+
+  # Where this host reaches an instance: its listen address, or loopback when it listens on all
+  # addresses; IPv6 addresses in brackets.
+  hostAddress =
+    inst:
+    if
+      builtins.elem inst.listenAddress [
+        "0.0.0.0"
+        "::"
+      ]
+    then
+      "127.0.0.1"
+    else if lib.hasInfix ":" inst.listenAddress then
+      "[${inst.listenAddress}]"
+    else
+      inst.listenAddress;
+
+  endpoint = inst: "${hostAddress inst}:${toString inst.port}";
+
+  # The engine version a dashboard should show: the digest when the image is pinned by digest,
+  # else its tag ("latest" when it has none). A registry port (host:5000/...) is not a tag.
+  imageVersion =
+    image:
+    let
+      digest = builtins.match ".*@(sha256:[a-f0-9]+)" image;
+      reference = builtins.head (lib.splitString "@" image);
+      tag = builtins.match ".*:([^/:]+)" reference;
+    in
+    if digest != null then
+      builtins.head digest
+    else if tag != null then
+      builtins.head tag
+    else
+      "latest";
+
+  # TGI serves /metrics on its API port, without authentication (also with --api-key).
+  scrapeJob = {
+    job_name = "huggingface-tgi";
+    metrics_path = "/metrics";
+    static_configs = mapAttrsToList (name: inst: {
+      targets = [ (endpoint inst) ];
+      labels = {
+        instance_name = name;
+        model_id = inst.model;
+        engine = "tgi";
+        engine_version = imageVersion inst.image;
+      };
+    }) enabled;
+  };
+
+  openaiBaseUrls = mapAttrsToList (_: inst: "http://${endpoint inst}/v1") enabled;
+in
+{
+  options.services.huggingface-tgi = {
+    prometheus.enable = mkEnableOption ''
+      a Prometheus scrape job `huggingface-tgi` (in `services.prometheus.scrapeConfigs`) with one
+      target per enabled instance, labelled `instance_name`, `model_id`, `engine` and
+      `engine_version`. Import docs/grafana-dashboard.json into Grafana to chart the `tgi_*`
+      metrics by `instance_name`
+    '';
+
+    openWebui.enable = mkEnableOption ''
+      the registration of every enabled instance as an OpenAI-compatible endpoint
+      (`http://<address>:<port>/v1`) of `services.open-webui`, through its
+      `OPENAI_API_BASE_URLS` and `OPENAI_API_KEYS` variables. Values set in
+      `services.open-webui.environment` take precedence
+    '';
+  };
+
+  config = mkMerge [
+    (mkIf (cfg.prometheus.enable && enabled != { }) {
+      services.prometheus.scrapeConfigs = [ scrapeJob ];
+    })
+
+    (mkIf cfg.openWebui.enable {
+      assertions = [
+        {
+          assertion = config.services.open-webui.enable;
+          message = "services.huggingface-tgi.openWebui.enable registers the instances with Open WebUI; set services.open-webui.enable = true as well.";
+        }
+      ];
+    })
+
+    (mkIf (cfg.openWebui.enable && config.services.open-webui.enable && enabled != { }) {
+      # Set on the unit rather than on services.open-webui.environment: defining that option would
+      # replace its defaults (SCARF_NO_ANALYTICS, DO_NOT_TRACK, ...). mkDefault lets the user's own
+      # services.open-webui.environment values win.
+      systemd.services.open-webui.environment = mapAttrs (_: mkDefault) {
+        ENABLE_OPENAI_API = "True";
+        OPENAI_API_BASE_URLS = concatStringsSep ";" openaiBaseUrls;
+        # TGI needs no key unless an instance passes --api-key; Open WebUI wants one per URL.
+        OPENAI_API_KEYS = concatStringsSep ";" (replicate (length openaiBaseUrls) "none");
+      };
+    })
+  ];
+
+  meta.maintainers = [ ];
+}

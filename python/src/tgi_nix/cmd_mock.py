@@ -1,0 +1,27 @@
+"""`tgi-nix mock`: the TGI-compatible mock server, with the launcher's own arguments."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from . import mock_server
+
+
+@click.command(
+    "mock",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("launcher_args", nargs=-1, type=click.UNPROCESSED)
+def mock_cmd(launcher_args: tuple[str, ...]) -> int:
+    """Run the TGI mock: `tgi-nix mock --port 8080 --model-id org/name [--load-delay 5]`.
+
+    Takes TGI's launcher flags (and their env vars) so a unit's argv works unchanged; see
+    `tgi-nix mock --help` for the mock-only options.
+    """
+    # In its image the mock caches under /data like TGI; on a workstation keep it in the user's cache.
+    os.environ.setdefault("HF_HOME", str(Path.home() / ".cache" / "tgi-nix" / "mock-hf-home"))
+    return mock_server.main(list(launcher_args))

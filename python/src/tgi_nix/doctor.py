@@ -1,0 +1,397 @@
+"""`tgi-nix doctor`: host checks for a spec's instances (token file, disk, ports, podman, CDI, units).
+
+Every file is read under `Host.root` and every command goes through `Host.run`, so tests drive the
+checks with a prepared directory tree and canned command output.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .errors import CheckFailed
+from .nixcore import evaluate
+from .schema import Instance, Spec
+from .spec import load_spec
+
+Level = Literal["ok", "warn", "fail"]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Download sizes (GB, weights and tokenizer) of the models the examples use.
+KNOWN_MODEL_SIZES_GB = {
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B": 15.2,
+    "meta-llama/Llama-4-Scout-17B-16E-Instruct": 218.0,
+    "HuggingFaceTB/SmolLM2-135M-Instruct": 0.27,
+}
+MIN_PODMAN = (4, 7)  # --sdnotify=healthy
+RECOMMENDED_PODMAN = (5, 0)
+PODMAN_CDI_RUN_DROPPED = (5, 5)  # stopped reading /run/cdi by default
+CDI_DIRS = ("/etc/cdi", "/run/cdi")
+CONTAINERS_CONFS = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
+TCP_LISTEN = "0A"
+NOT_FOUND = 127
+JOURNAL_LINES = 20
+_TOKEN_LINE_RE = re.compile(r"^(export\s+)?(HF_TOKEN|HUGGING_FACE_HUB_TOKEN)=(.*)$")
+
+
+def known_model_size_gb(model: str) -> float | None:
+    """Download size in GB of a well-known model, else None (shared with render-k8s PVC sizing)."""
+    return KNOWN_MODEL_SIZES_GB.get(model)
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    check: str
+    subject: str  # an instance name, several joined by ", ", or "host"
+    message: str
+    fix: str = ""
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+Runner = Callable[[Sequence[str]], CommandResult]
+
+
+def run_command(argv: Sequence[str]) -> CommandResult:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=30, check=False)
+    except FileNotFoundError:
+        return CommandResult(NOT_FOUND, "", f"{argv[0]}: command not found")
+    except subprocess.TimeoutExpired:
+        return CommandResult(124, "", f"{argv[0]}: timed out")
+    return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass
+class Host:
+    """The system under inspection: a filesystem root and a way to run its commands."""
+
+    root: Path = Path("/")
+    run: Runner = run_command
+    disk_free: Callable[[Path], int] = lambda path: shutil.disk_usage(path).free
+    root_uid: int = 0  # the owner a token file must have
+
+    def path(self, host_path: str) -> Path:
+        return self.root / host_path.lstrip("/")
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(part) for part in match.groups() if part is not None) if match else None
+
+
+def check_podman(host: Host) -> tuple[Finding, tuple[int, ...] | None]:
+    result = host.run(["podman", "--version"])
+    version = _version(result.stdout) if result.returncode == 0 else None
+    if version is None:
+        return Finding("fail", "podman", "host", "podman is not installed (or `podman --version` failed)",
+                       "set virtualisation.podman.enable = true (the huggingface-tgi module does)"), None
+    shown = ".".join(map(str, version))
+    if version < MIN_PODMAN:
+        return Finding("fail", "podman", "host", f"podman {shown} is older than 4.7, which --sdnotify=healthy "
+                       "needs", "upgrade podman (NixOS 24.05+ or Debian trixie)"), version
+    if version < RECOMMENDED_PODMAN:
+        return Finding("warn", "podman", "host", f"podman {shown} works; 5.x is recommended",
+                       "upgrade podman to 5.x"), version
+    return Finding("ok", "podman", "host", f"podman {shown}"), version
+
+
+def check_token_file(host: Host, path: str, subject: str) -> Finding:
+    def fail(message: str, fix: str) -> Finding:
+        return Finding("fail", "token", subject, f"{path}: {message}", fix)
+
+    file = host.path(path)
+    if not file.is_file():
+        return fail("does not exist", f"install -m 0600 -o root /dev/null {path}; add HF_TOKEN=hf_... with an editor")
+    info = file.stat()
+    if info.st_uid != host.root_uid:
+        return fail(f"owned by uid {info.st_uid}, not root", f"chown root:root {path}")
+    if info.st_mode & 0o077:
+        return fail(f"mode {info.st_mode & 0o777:04o} lets other users read the token", f"chmod 0600 {path}")
+    try:
+        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        return fail(f"cannot read: {err.strerror}", "run doctor as root")
+    # Only names and emptiness are looked at: the token itself is never shown.
+    tokens = {m.group(2): m for m in (_TOKEN_LINE_RE.match(line.strip()) for line in lines) if m}
+    match = tokens.get("HF_TOKEN")
+    if match is None:
+        if "HUGGING_FACE_HUB_TOKEN" in tokens:
+            return Finding("warn", "token", subject, f"{path}: has only the legacy HUGGING_FACE_HUB_TOKEN",
+                           "rename the variable to HF_TOKEN")
+        return fail("has no HF_TOKEN= line", f"add a line HF_TOKEN=hf_... to {path}")
+    if match.group(1):
+        return fail("writes `export HF_TOKEN=`, which podman --env-file does not understand",
+                    "remove `export ` from the line")
+    if not match.group(3).strip().strip("'\""):
+        return fail("HF_TOKEN is empty", "put your token (https://huggingface.co/settings/tokens) after HF_TOKEN=")
+    return Finding("ok", "token", subject, f"{path}: root-owned, mode {info.st_mode & 0o777:04o}, has HF_TOKEN")
+
+
+def check_tokens(host: Host, instances: Mapping[str, Instance]) -> list[Finding]:
+    by_file: dict[str, list[str]] = {}
+    findings: list[Finding] = []
+    for name, inst in instances.items():
+        if inst.environment_file is not None:
+            by_file.setdefault(inst.environment_file, []).append(name)
+        elif not inst.model.startswith("/"):
+            findings.append(Finding("warn", "token", name, "no environmentFile: only public, ungated models "
+                                    "download without a token", "set environmentFile to a root-only HF_TOKEN file"))
+    findings += [check_token_file(host, path, ", ".join(names)) for path, names in by_file.items()]
+    return findings
+
+
+def _tree_bytes(path: Path) -> int:
+    # The hub cache keeps each file once under blobs/; snapshots/ only holds symlinks to them.
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def check_disk(host: Host, name: str, inst: Instance, cache_dir: str) -> Finding:
+    if inst.model.startswith("/"):
+        if host.path(inst.model).exists():
+            return Finding("ok", "disk", name, f"local model {inst.model} exists")
+        return Finding("fail", "disk", name, f"local model {inst.model} does not exist", "copy the weights there")
+    probe = host.path(cache_dir)
+    while not probe.exists() and probe != host.root:
+        probe = probe.parent
+    free_gb = host.disk_free(probe) / 1e9
+    where = f"{free_gb:.1f} GB free at {cache_dir}" + ("" if probe == host.path(cache_dir) else " (not created yet)")
+    size_gb = known_model_size_gb(inst.model)
+    if size_gb is None:
+        return Finding("ok", "disk", name, f"{where}; size of {inst.model} unknown, cannot compare")
+    owner, _, repo = inst.model.partition("/")
+    cached = host.path(cache_dir) / "hub" / f"models--{owner}--{repo}"
+    needed_gb = max(0.0, size_gb - (_tree_bytes(cached) / 1e9 if cached.is_dir() else 0.0))
+    fix = "free space there or set cacheDir to a larger disk"
+    if free_gb < needed_gb:
+        return Finding("fail", "disk", name, f"{where}; {inst.model} needs {needed_gb:.1f} GB more", fix)
+    if free_gb < needed_gb * 1.2:
+        return Finding("warn", "disk", name, f"{where}; {inst.model} needs {needed_gb:.1f} GB (little headroom)", fix)
+    return Finding("ok", "disk", name, f"{where}; {inst.model} needs {needed_gb:.1f} GB more")
+
+
+@dataclass(frozen=True)
+class Listener:
+    address: IPAddress
+    port: int
+    inode: str
+
+
+def _hex_address(text: str) -> IPAddress:
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return ipaddress.IPv4Address(raw[::-1])
+    v6 = ipaddress.IPv6Address(b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))
+    return v6.ipv4_mapped or v6
+
+
+def listeners(host: Host) -> list[Listener]:
+    """Listening TCP sockets from /proc/net/tcp and tcp6."""
+    found: list[Listener] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        path = host.path(table)
+        lines = path.read_text().splitlines()[1:] if path.is_file() else []
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == TCP_LISTEN:
+                address, _, port = fields[1].partition(":")
+                found.append(Listener(_hex_address(address), int(port, 16), fields[9]))
+    return found
+
+
+def _socket_owner(host: Host, inode: str) -> str | None:
+    target = f"socket:[{inode}]"
+    proc = host.path("/proc")
+    for pid_dir in (d for d in (proc.iterdir() if proc.is_dir() else []) if d.name.isdigit()):
+        try:
+            if any(str(fd.readlink()) == target for fd in (pid_dir / "fd").iterdir()):
+                comm = (pid_dir / "comm").read_text().strip() if (pid_dir / "comm").is_file() else "?"
+                return f"pid {pid_dir.name} ({comm})"
+        except OSError:
+            continue
+    return None
+
+
+def check_port(host: Host, name: str, facts: Mapping[str, Any], sockets: list[Listener]) -> Finding:
+    port = int(facts["port"])
+    wanted = ipaddress.ip_address(facts["listenAddress"])
+    clashes = [
+        s for s in sockets
+        if s.port == port and (s.address.is_unspecified or wanted.is_unspecified or s.address == wanted)
+    ]
+    if not clashes:
+        return Finding("ok", "port", name, f"nothing else listens on {wanted}:{port}")
+    container = str(facts["containerName"])
+    published = host.run(["podman", "port", container])
+    if published.returncode == 0 and re.search(rf":{port}\b", published.stdout):
+        return Finding("ok", "port", name, f"port {port} is held by our container {container}")
+    owner = _socket_owner(host, clashes[0].inode) or f"socket inode {clashes[0].inode}"
+    return Finding("fail", "port", name, f"port {port} on {clashes[0].address} is already in use by {owner}",
+                   f"stop that program or choose another port for instances.{name}.port")
+
+
+def _cdi_devices(data: Any) -> set[str]:
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        return set()
+    devices = data.get("devices") or []
+    return {f"{data['kind']}={d['name']}" for d in devices if isinstance(d, dict) and "name" in d}
+
+
+def cdi_inventory(host: Host) -> tuple[dict[str, set[str]], list[str]]:
+    """Device -> CDI dirs that declare it; plus the spec files that could not be parsed."""
+    found: dict[str, set[str]] = {}
+    broken: list[str] = []
+    for cdi_dir in CDI_DIRS:
+        directory = host.path(cdi_dir)
+        files = sorted(directory.iterdir()) if directory.is_dir() else []
+        for file in (f for f in files if f.suffix in (".json", ".yaml", ".yml")):
+            try:
+                text = file.read_text()
+                data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+            except (OSError, ValueError, yaml.YAMLError):
+                broken.append(f"{cdi_dir}/{file.name}")
+                continue
+            for device in _cdi_devices(data):
+                found.setdefault(device, set()).add(cdi_dir)
+    return found, broken
+
+
+def cdi_spec_dirs(host: Host) -> list[str]:
+    """`engine.cdi_spec_dirs` from containers.conf (later files override earlier ones)."""
+    confs = [host.path(p) for p in CONTAINERS_CONFS]
+    dropins = host.path("/etc/containers/containers.conf.d")
+    confs += sorted(dropins.glob("*.conf")) if dropins.is_dir() else []
+    dirs: list[str] = []
+    for conf in (c for c in confs if c.is_file()):
+        try:
+            value = tomllib.loads(conf.read_text()).get("engine", {}).get("cdi_spec_dirs")
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        dirs = [str(v) for v in value] if isinstance(value, list) else dirs
+    return dirs
+
+
+def check_cdi(host: Host, wanted: Mapping[str, list[str]], podman: tuple[int, ...] | None) -> list[Finding]:
+    if not wanted:
+        return []
+    inventory, broken = cdi_inventory(host)
+    findings = [Finding("warn", "cdi", "host", f"cannot parse CDI spec {path}", "regenerate it") for path in broken]
+    spec_dirs = cdi_spec_dirs(host)
+    for device, names in sorted(wanted.items()):
+        subject = ", ".join(names)
+        dirs = inventory.get(device, set())
+        run_only = dirs == {"/run/cdi"} and "/run/cdi" not in spec_dirs
+        if not dirs:
+            fix = ("set hardware.nvidia-container-toolkit.enable and check "
+                   "nvidia-container-toolkit-cdi-generator.service" if device.startswith("nvidia.com/")
+                   else "install the vendor's CDI spec into /etc/cdi")
+            findings.append(Finding("fail", "cdi", subject, f"{device} is in no CDI spec in /etc/cdi or /run/cdi", fix))
+        elif run_only and podman and podman >= PODMAN_CDI_RUN_DROPPED:
+            findings.append(Finding("warn", "cdi", subject, f"{device} is only in /run/cdi, which podman "
+                                    f"{'.'.join(map(str, podman))} does not read by default",
+                                    'containers.conf: [engine] cdi_spec_dirs = ["/etc/cdi", "/run/cdi"]'))
+        else:
+            findings.append(Finding("ok", "cdi", subject, f"{device} declared in {', '.join(sorted(dirs))}"))
+    return findings
+
+
+def check_unit(host: Host, name: str, facts: Mapping[str, Any]) -> Finding:
+    unit = str(facts["serviceName"])
+
+    def finding(level: Level, message: str, fix: str = "", details: tuple[str, ...] = ()) -> Finding:
+        return Finding(level, "unit", name, f"{unit} {message}", fix, details)
+
+    shown = host.run(["systemctl", "show", unit, "--property=LoadState,ActiveState,SubState,Result,NRestarts"])
+    if shown.returncode != 0:
+        return finding("warn", f"cannot be queried: {shown.stderr.strip() or 'systemctl failed'}")
+    props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    active = props.get("ActiveState")
+    state = f"{active} ({props.get('SubState', '?')})"
+    restarts = int(props.get("NRestarts") or 0)
+    if props.get("LoadState") == "not-found":
+        return finding("warn", "is not installed", "deploy the configuration (nixos-rebuild switch or render-units)")
+    if active == "active":
+        if restarts:
+            return finding("warn", f"is {state} but restarted {restarts} time(s)", f"journalctl -u {unit}")
+        return finding("ok", f"is {state}")
+    if active == "activating":
+        return finding("warn", f"is {state}: downloading or loading the model", f"journalctl -fu {unit}")
+    if active == "failed":
+        journal = host.run(["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "--no-pager"])
+        fix = f"read the log below, fix the cause, then systemctl reset-failed {unit}; systemctl start {unit}"
+        lines = tuple(journal.stdout.splitlines()[-JOURNAL_LINES:])
+        return finding("fail", f"failed (result: {props.get('Result', '?')})", fix, lines)
+    return finding("warn", f"is {state}", f"systemctl start {unit}")
+
+
+def run_checks(spec: Spec, core_instances: Mapping[str, Mapping[str, Any]], host: Host) -> list[Finding]:
+    podman, podman_version = check_podman(host)
+    enabled = dict(sorted(spec.enabled().items()))
+    wanted: dict[str, list[str]] = {}
+    for name in enabled:
+        for device in core_instances[name]["cdiDevices"]:
+            wanted.setdefault(device, []).append(name)
+    findings = [podman, *check_cdi(host, wanted, podman_version), *check_tokens(host, enabled)]
+    sockets = listeners(host)
+    for name, inst in enabled.items():
+        facts = core_instances[name]
+        findings.append(check_disk(host, name, inst, str(facts["cacheDir"])))
+        findings.append(check_port(host, name, facts, sockets))
+        findings.append(check_unit(host, name, facts))
+    return findings
+
+
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def print_table(findings: list[Finding], console: Console) -> None:
+    table = Table()
+    for header in ("", "check", "instance", "finding", "what to do"):
+        table.add_column(header, overflow="fold")  # fold long paths instead of cutting them off
+    for f in findings:
+        table.add_row(Text(f.level, style=_STYLE[f.level]), f.check, Text(f.subject), Text(f.message), Text(f.fix))
+    console.print(table)
+    for f in (f for f in findings if f.details):
+        console.print(Text(f"last log lines of {f.subject}:", style="bold"))
+        for line in f.details:
+            console.print(Text(line), highlight=False)
+
+
+@click.command("doctor")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("/"),
+              show_default=True, help="Read host files under this directory (commands still run on this host).")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def doctor_cmd(spec: Path, root: Path, as_json: bool) -> None:
+    """Check this host for SPEC: token file, disk space, ports, podman, CDI devices, unit state."""
+    parsed = load_spec(spec)
+    findings = run_checks(parsed, evaluate(parsed).instances, Host(root=root, run=run_command))
+    failed = [f for f in findings if f.level == "fail"]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed, "findings": [asdict(f) for f in findings]}, indent=2))
+    else:
+        print_table(findings, Console(soft_wrap=False))
+    if failed:
+        raise CheckFailed(f"{len(failed)} check(s) failed")
+

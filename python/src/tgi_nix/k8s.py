@@ -1,0 +1,373 @@
+"""`tgi-nix render-k8s`: a Deployment, a Service and a cache PVC per enabled instance.
+
+The launcher arguments, CDI devices and health-check timings come from the Nix core (the same facts
+the systemd units use), so a Kubernetes deployment runs the same TGI command as a NixOS host.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from .doctor import known_model_size_gb
+from .errors import SpecError
+from .fsutil import write_tree_atomic
+from .nixcore import evaluate
+from .schema import IMAGE_RE, Instance, Spec
+from .spec import load_spec
+
+CONTAINER_PORT = 80
+TOKEN_SECRET = "huggingface-tgi-token"
+TOKEN_KEY = "HF_TOKEN"
+DEFAULT_CACHE_SIZE = "100Gi"
+# Kubernetes needs a finite startup budget; `startTimeout = "infinity"` gets this one.
+INFINITE_START_SECONDS = 24 * 3600
+# Label values: at most 63 characters of [A-Za-z0-9_.-], alphanumeric at both ends.
+_LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
+_TIMESPAN_PART_RE = re.compile(r"([0-9]+)\s*(us|ms|sec|s|min|m|hr|h|d)?")
+_TIMESPAN_SECONDS = {
+    "us": 1e-6, "ms": 1e-3, "s": 1, "sec": 1, None: 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400,
+}
+_SIZE_SUFFIX = {"b": "", "k": "Ki", "m": "Mi", "g": "Gi"}
+# Object names (RFC 1123 subdomain) and storage quantities, checked before anything is written.
+_DNS_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+
+@dataclass(frozen=True)
+class K8sOptions:
+    """Choices that have no counterpart in the spec (cluster-side names and sizes)."""
+
+    namespace: str | None = None
+    gpus_per_instance: int | None = None
+    token_secret: str = TOKEN_SECRET
+    cache_size: str | None = None
+    storage_class: str | None = None
+    # instance name -> existing PersistentVolumeClaim; no PVC is rendered for those instances.
+    cache_claims: Mapping[str, str] = field(default_factory=dict)
+
+
+def timespan_seconds(value: str) -> int:
+    """A systemd time span (`1h 30min`, `90s`, `infinity`) in whole seconds, rounded up."""
+    text = value.strip()
+    if text == "infinity":
+        return INFINITE_START_SECONDS
+    total = 0.0
+    pos = 0
+    for match in _TIMESPAN_PART_RE.finditer(text):
+        if text[pos : match.start()].strip():
+            break
+        total += int(match.group(1)) * _TIMESPAN_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos == 0 or text[pos:].strip():
+        raise SpecError(f"{value!r} is not a systemd time span")
+    return max(1, math.ceil(total))
+
+
+def k8s_quantity(size: str) -> str:
+    """podman's `--shm-size` (`1g`, binary units) as a Kubernetes quantity (`1Gi`)."""
+    match = re.fullmatch(r"([0-9]+)([bkmgBKMG]?)", size)
+    if not match:
+        raise SpecError(f"{size!r} is not a size such as 1g")
+    return match.group(1) + _SIZE_SUFFIX.get(match.group(2).lower(), "")
+
+
+def _podman_flag(podman_args: list[str], flag: str) -> str:
+    prefix = f"--{flag}="
+    for arg in podman_args:
+        if arg.startswith(prefix):
+            return arg[len(prefix) :]
+    raise SpecError(f"the Nix core no longer sets --{flag}; render-k8s needs it for the probes")
+
+
+def _labels(name: str, inst: Instance) -> dict[str, str]:
+    labels = {
+        "app.kubernetes.io/name": "huggingface-tgi",
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": "inference-server",
+        "app.kubernetes.io/part-of": "tgi-nix",
+        "app.kubernetes.io/managed-by": "tgi-nix",
+    }
+    match = IMAGE_RE.match(inst.image)
+    tag = match.group("tag") if match else None
+    if tag and _LABEL_VALUE_RE.match(tag):
+        labels["app.kubernetes.io/version"] = tag
+    return labels
+
+
+def _selector(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "huggingface-tgi", "app.kubernetes.io/instance": name}
+
+
+def _metadata(name: str, labels: dict[str, str], options: K8sOptions) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if options.namespace:
+        meta["namespace"] = options.namespace
+    meta["labels"] = labels
+    return meta
+
+
+def device_resources(name: str, inst: Instance, cdi_devices: list[str], options: K8sOptions) -> dict[str, int]:
+    """Extended resources for the core's CDI devices: `vendor.com/class=<i>` counts one per device,
+    `=all` takes `--gpus-per-instance`, else `numShard`, else 1 (a pod cannot ask for "all")."""
+    counts: dict[str, int] = {}
+    for device in cdi_devices:
+        resource, _, device_name = device.partition("=")
+        if device_name == "all":
+            wanted = options.gpus_per_instance or inst.num_shard or 1
+            if inst.num_shard and wanted < inst.num_shard:
+                raise SpecError(
+                    f"instances.{name}: numShard ({inst.num_shard}) needs {inst.num_shard} GPUs but "
+                    f"--gpus-per-instance is {wanted}; raise --gpus-per-instance or lower numShard"
+                )
+            counts[resource] = max(counts.get(resource, 0), wanted)
+        else:
+            counts[resource] = counts.get(resource, 0) + 1
+    return counts
+
+
+def _probe(path: str, period: int, timeout: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
+
+
+def _env(inst: Instance, options: K8sOptions) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {
+            "name": TOKEN_KEY,
+            "valueFrom": {
+                "secretKeyRef": {
+                    "name": options.token_secret,
+                    "key": TOKEN_KEY,
+                    # With an environmentFile the host deployment has a token: a missing Secret is
+                    # an error the pod reports (CreateContainerConfigError) rather than a 401 later.
+                    "optional": inst.environment_file is None,
+                }
+            },
+        }
+    ]
+    env.extend({"name": key, "value": value} for key, value in sorted(inst.environment.items()))
+    return env
+
+
+def cache_claim_name(name: str, options: K8sOptions) -> str:
+    return options.cache_claims.get(name, f"huggingface-tgi-{name}-cache")
+
+
+def cache_size(inst: Instance, options: K8sOptions) -> str:
+    if options.cache_size:
+        return options.cache_size
+    size = known_model_size_gb(inst.model)
+    # Headroom for the hub's temporary files and TGI's .bin -> safetensors conversion.
+    return f"{math.ceil(size * 1.25)}Gi" if size is not None else DEFAULT_CACHE_SIZE
+
+
+def deployment(name: str, inst: Instance, facts: Mapping[str, Any], options: K8sOptions) -> dict[str, Any]:
+    podman_args: list[str] = list(facts["podmanArgs"])
+    period = timespan_seconds(_podman_flag(podman_args, "health-interval"))
+    timeout = timespan_seconds(_podman_flag(podman_args, "health-timeout"))
+    retries = int(_podman_flag(podman_args, "health-retries"))
+    startup_period = timespan_seconds(_podman_flag(podman_args, "health-startup-interval"))
+    startup_budget = timespan_seconds(inst.start_timeout)
+    resources = device_resources(name, inst, list(facts["cdiDevices"]), options)
+    labels = _labels(name, inst)
+
+    container: dict[str, Any] = {
+        "name": "tgi",
+        "image": inst.image,
+        "imagePullPolicy": "Always" if inst.pull in ("always", "newer") else "IfNotPresent",
+        "args": list(facts["launcherArgs"]),
+        "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
+        "env": _env(inst, options),
+        # The port opens only once the model is loaded: the startup probe covers download and
+        # loading (startTimeout), then liveness mirrors the podman health check.
+        "startupProbe": _probe(
+            "/health", startup_period, timeout, math.ceil(startup_budget / startup_period)
+        ),
+        "readinessProbe": _probe("/health", 10, timeout, 3),
+        "livenessProbe": _probe("/health", period, timeout, retries),
+        "volumeMounts": [
+            {"name": "cache", "mountPath": "/data"},
+            {"name": "shm", "mountPath": "/dev/shm"},
+        ],
+        "securityContext": {
+            # Not runAsNonRoot: TGI fails as a non-root user inside its image (TGI issue #3082).
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if resources:
+        container["resources"] = {"limits": dict(resources)}
+
+    pod_spec: dict[str, Any] = {}
+    if facts["needsNvidia"]:
+        pod_spec["runtimeClassName"] = "nvidia"
+    pod_spec.update(
+        {
+            "automountServiceAccountToken": False,
+            # Service links would inject <SVC>_PORT variables into TGI's environment.
+            "enableServiceLinks": False,
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "terminationGracePeriodSeconds": int(_podman_flag(podman_args, "stop-timeout")),
+            "containers": [container],
+            "volumes": [
+                {"name": "cache", "persistentVolumeClaim": {"claimName": cache_claim_name(name, options)}},
+                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(inst.shm_size)}},
+            ],
+        }
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(str(facts["unitName"]), labels, options),
+        "spec": {
+            "replicas": 1,
+            # GPUs and a ReadWriteOnce cache cannot be held by two pods: replace, never overlap.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": _selector(name)},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def service(name: str, inst: Instance, facts: Mapping[str, Any], options: K8sOptions) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(str(facts["unitName"]), _labels(name, inst), options),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _selector(name),
+            "ports": [{"name": "http", "port": inst.port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def cache_claim(name: str, inst: Instance, options: K8sOptions) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": cache_size(inst, options)}},
+    }
+    if options.storage_class:
+        spec["storageClassName"] = options.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(cache_claim_name(name, options), _labels(name, inst), options),
+        "spec": spec,
+    }
+
+
+def render_objects(spec: Spec, core_instances: Mapping[str, Mapping[str, Any]], options: K8sOptions) -> dict[
+    str, list[dict[str, Any]]
+]:
+    """File name -> Kubernetes objects, for every enabled instance (in apply order: PVC first)."""
+    unknown = sorted(set(options.cache_claims) - set(spec.enabled()))
+    if unknown:
+        raise SpecError(f"--cache-claim names instances that are not enabled in the spec: {', '.join(unknown)}")
+    files: dict[str, list[dict[str, Any]]] = {}
+    for name, inst in sorted(spec.enabled().items()):
+        if inst.model.startswith("/"):
+            raise SpecError(
+                f"instances.{name}.model is a host path ({inst.model}); a pod cannot see it. "
+                "Use a Hugging Face model id for Kubernetes"
+            )
+        facts = core_instances[name]
+        objects = [] if name in options.cache_claims else [cache_claim(name, inst, options)]
+        objects += [deployment(name, inst, facts, options), service(name, inst, facts, options)]
+        files[f"{facts['unitName']}.yaml"] = objects
+    return files
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes shared sub-objects (the labels) in full instead of as `&id001` anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def to_yaml(objects: list[dict[str, Any]], source: str) -> str:
+    header = f"# Generated by `tgi-nix render-k8s` from {source}. Do not edit.\n"
+    docs = [yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False) for obj in objects]
+    return header + "---\n" + "---\n".join(docs)
+
+
+def render_k8s(spec: Spec, source: str, options: K8sOptions) -> dict[str, str]:
+    core = evaluate(spec)
+    return {
+        file: to_yaml(objects, source)
+        for file, objects in render_objects(spec, core.instances, options).items()
+    }
+
+
+def _dns_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not _DNS_NAME_RE.match(value):
+        raise click.BadParameter(f"{value!r} is not a Kubernetes name (lowercase letters, digits, '-', '.')")
+    return value
+
+
+def _quantity(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not _QUANTITY_RE.match(value):
+        raise click.BadParameter(f"{value!r} is not a storage quantity such as 200Gi")
+    return value
+
+
+def _parse_claims(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    claims: dict[str, str] = {}
+    for value in values:
+        name, sep, claim = value.partition("=")
+        if not sep or not name or not _DNS_NAME_RE.match(claim):
+            raise click.BadParameter(f"{value!r}: write INSTANCE=CLAIM with a Kubernetes claim name")
+        claims[name] = claim
+    return claims
+
+
+@click.command("render-k8s")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for one <unit>.yaml (PVC, Deployment, Service) per enabled instance.")
+@click.option("--namespace", default=None, callback=_dns_name, help="metadata.namespace of every object (default: none).")
+@click.option("--gpus-per-instance", type=click.IntRange(min=1), default=None,
+              help='GPU count for instances with gpus = "all" (default: numShard, else 1).')
+@click.option("--token-secret", default=TOKEN_SECRET, show_default=True, callback=_dns_name,
+              help=f"Secret holding the Hugging Face token under the key {TOKEN_KEY}.")
+@click.option("--cache-size", default=None, callback=_quantity,
+              help=f"Size of each cache PVC (default: the model's size + 25% when known, else {DEFAULT_CACHE_SIZE}).")
+@click.option("--storage-class", default=None, callback=_dns_name, help="storageClassName of the cache PVCs.")
+@click.option("--cache-claim", "cache_claims", multiple=True, metavar="INSTANCE=CLAIM", callback=_parse_claims,
+              help="Mount an existing PersistentVolumeClaim for INSTANCE instead of rendering one.")
+def render_k8s_cmd(
+    spec: Path,
+    output: Path,
+    namespace: str | None,
+    gpus_per_instance: int | None,
+    token_secret: str,
+    cache_size: str | None,
+    storage_class: str | None,
+    cache_claims: dict[str, str],
+) -> None:
+    """Render Kubernetes manifests (Deployment, Service, cache PVC) for SPEC's enabled instances."""
+    options = K8sOptions(
+        namespace=namespace,
+        gpus_per_instance=gpus_per_instance,
+        token_secret=token_secret,
+        cache_size=cache_size,
+        storage_class=storage_class,
+        cache_claims=cache_claims,
+    )
+    files = render_k8s(load_spec(spec), spec.name, options)
+    write_tree_atomic(output, files)
+    for rel in sorted(files):
+        click.echo(str(output / rel))

@@ -1,0 +1,328 @@
+"""`tgi-nix probe URL|SPEC`: check that TGI endpoints are up, serve the right model and behave.
+
+Checks per endpoint, in order: health (waiting while the model loads), info (model id), determinism
+(two greedy generations agree), stream (time to first token, tokens/s), chat, chat-stream, metrics
+(`tgi_request_count` grew by at least the probe's own requests). Exit codes: 0 all passed, 1 a check
+failed, 5 an endpoint could not be reached (that wins over 1).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .client import EndpointUnreachable, TGIClient, TGIError, metric_total
+from .spec import load_spec
+
+PROMPT = "What is deep learning?"
+CHAT_MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]
+POLL_INTERVAL = 0.5
+CONNECT_TIMEOUT = 2.0  # an unreachable endpoint must fail fast, not after --timeout
+
+
+@dataclass(frozen=True)
+class Target:
+    """One endpoint to probe; `model` is the model id it must serve (None: any)."""
+
+    name: str
+    url: str
+    model: str | None = None
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EndpointReport:
+    target: Target
+    checks: list[Check] = field(default_factory=list)
+    reachable: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and all(check.ok for check in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.target.name, "url": self.target.url, "model": self.target.model, "ok": self.ok,
+                "reachable": self.reachable, "checks": [asdict(check) for check in self.checks]}
+
+
+def instance_url(listen_address: str, port: int) -> str:
+    """Where a spec instance answers from this host: a wildcard listen address means loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(listen_address, listen_address)
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass  # a host name
+    return f"http://{host}:{port}"
+
+
+def targets_from(target: str, model: str | None) -> list[Target]:
+    """A URL gives one target; a spec file gives every enabled instance, each with its model."""
+    if target.startswith(("http://", "https://")):
+        return [Target(target.rstrip("/"), target.rstrip("/"), model)]
+    if not Path(target).is_file() and not target.endswith(".toml"):
+        raise click.BadParameter(f"{target!r} is neither a URL (http://host:port) nor a spec file (.toml)",
+                                 param_hint="URL|SPEC")
+    spec = load_spec(target)
+    return [Target(name, instance_url(inst.listen_address, inst.port), inst.model)
+            for name, inst in spec.enabled().items()]
+
+
+def exit_code(reports: list[EndpointReport]) -> int:
+    if any(not report.reachable for report in reports):
+        return EndpointUnreachable.exit_code
+    return 0 if all(report.ok for report in reports) else 1
+
+
+# ---------------------------------------------------------------------------------------------- checks
+class Prober:
+    """Runs the checks against one endpoint with one client."""
+
+    def __init__(self, target: Target, tgi: TGIClient, max_new_tokens: int, console: Console) -> None:
+        self.target, self.tgi, self.max_new_tokens, self.console = target, tgi, max_new_tokens, console
+        self.sent = 0  # generation requests the probe made that TGI accepted (for the metrics check)
+
+    @contextmanager
+    def _waiting(self) -> Iterator[Callable[[str], None]]:
+        """Yields `show(state)`: a spinner with the elapsed time on stderr, started on the first call so
+        that an endpoint that is already healthy prints nothing."""
+        with ExitStack() as stack:
+            task: list[tuple[Progress, TaskID]] = []
+
+            def show(state: str) -> None:
+                description = f"{self.target.name}: {state}"
+                if not task:
+                    progress = stack.enter_context(Progress(
+                        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=self.console, transient=True))
+                    task.append((progress, progress.add_task(description, total=None)))
+                progress, task_id = task[0]
+                progress.update(task_id, description=description)
+
+            yield show
+
+    def health(self, timeout: float, wait_for_start: bool) -> Check:
+        """Poll /health until 200. 503 (loading) is waited for up to `timeout`; a refused connection fails at
+        once (TGI opens its port only after loading, so nothing listening means not started) unless
+        `wait_for_start`."""
+        start = time.monotonic()
+        deadline = start + timeout
+        with self._waiting() as show:
+            while True:
+                try:
+                    if self.tgi.health():
+                        waited = time.monotonic() - start
+                        return Check("health", True, f"healthy (waited {waited:.1f} s)", {"wait_s": round(waited, 3)})
+                    state = "model loading (/health answers 503)"
+                except EndpointUnreachable:
+                    if not wait_for_start or time.monotonic() >= deadline:
+                        raise
+                    state = "waiting for the server to start"
+                if time.monotonic() >= deadline:
+                    return Check("health", False, f"still not healthy after {timeout:g} s: {state}")
+                show(state)
+                time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+
+    def info(self) -> Check:
+        info = self.tgi.info()
+        version = f"TGI {info.version}" if info.version else "TGI"
+        if self.target.model is not None and info.model_id != self.target.model:
+            return Check("info", False, f"serves {info.model_id!r}, expected {self.target.model!r} ({version})")
+        return Check("info", True, f"{info.model_id} ({version}, max_total_tokens {info.max_total_tokens})")
+
+    def determinism(self) -> Check:
+        texts, latencies = [], []
+        for _ in range(2):
+            started = time.perf_counter()
+            response = self.tgi.generate(PROMPT, max_new_tokens=self.max_new_tokens, do_sample=False)
+            latencies.append((time.perf_counter() - started) * 1000)
+            self.sent += 1
+            texts.append(response.generated_text)
+        metrics = {"latency_ms": round(min(latencies), 2)}
+        if texts[0] != texts[1]:
+            return Check("determinism", False, f"greedy runs differ: {texts[0][:60]!r} vs {texts[1][:60]!r}", metrics)
+        return Check("determinism", True, f"2 greedy runs identical: {texts[0][:48]!r}", metrics)
+
+    def stream(self) -> Check:
+        started = time.perf_counter()
+        first = last = started
+        tokens, final = 0, None
+        for event in self.tgi.generate_stream(PROMPT, max_new_tokens=self.max_new_tokens, do_sample=False):
+            last = time.perf_counter()
+            if tokens == 0:
+                first = last
+            tokens += 1
+            final = event.generated_text
+        self.sent += 1
+        if tokens == 0 or final is None:
+            return Check("stream", False, f"{tokens} token events and no final text")
+        ttft_ms = (first - started) * 1000
+        decode_s = last - first
+        rate = (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else tokens / max(last - started, 1e-9)
+        metrics = {"ttft_ms": round(ttft_ms, 2), "tokens_per_s": round(rate, 1), "tokens": float(tokens)}
+        return Check("stream", True, f"{tokens} tokens, first after {ttft_ms:.0f} ms, {rate:.1f} tokens/s",
+                     metrics)
+
+    def chat(self) -> Check:
+        completion = self.tgi.chat(CHAT_MESSAGES, max_tokens=self.max_new_tokens, temperature=0.0)
+        self.sent += 1
+        if not completion.choices:
+            return Check("chat", False, "no choices in the answer")
+        choice = completion.choices[0]
+        content = choice.message.content if isinstance(choice.message.content, str) else ""
+        used = completion.usage.completion_tokens if completion.usage else 0
+        return Check("chat", choice.finish_reason is not None,
+                     f"{used} tokens, finish_reason {choice.finish_reason}: {content[:40]!r}")
+
+    def chat_stream(self) -> Check:
+        started = time.perf_counter()
+        chunks, ttft_ms, finish = 0, 0.0, None
+        for chunk in self.tgi.chat(CHAT_MESSAGES, max_tokens=self.max_new_tokens, temperature=0.0, stream=True):
+            if chunks == 0:
+                ttft_ms = (time.perf_counter() - started) * 1000
+            chunks += 1
+            finish = next((c.finish_reason for c in chunk.choices if c.finish_reason), finish)
+        self.sent += 1
+        metrics = {"ttft_ms": round(ttft_ms, 2), "chunks": float(chunks)}
+        if finish is None:
+            return Check("chat-stream", False, f"{chunks} chunks and none with a finish_reason", metrics)
+        return Check("chat-stream", True, f"{chunks} chunks until [DONE], finish_reason {finish}", metrics)
+
+    def request_count(self) -> float | None:
+        return metric_total(self.tgi.metrics(), "tgi_request_count")
+
+    def baseline(self) -> float | None:
+        """`tgi_request_count` before the probe's requests; None when /metrics fails (the metrics check
+        reports it)."""
+        try:
+            return self.request_count()
+        except EndpointUnreachable:
+            raise
+        except TGIError:
+            return None
+
+    def metrics(self, before: float | None) -> Check:
+        after = self.request_count()
+        if after is None:
+            return Check("metrics", False, "/metrics has no tgi_request_count")
+        if before is None:
+            return Check("metrics", False, "tgi_request_count was missing before the probe's requests")
+        grown = after - before
+        detail = f"tgi_request_count {before:g} -> {after:g} (probe sent {self.sent})"
+        return Check("metrics", grown >= self.sent, detail, {"tgi_request_count": after, "increase": grown})
+
+
+def _attempt(name: str, run: Callable[[], Check]) -> Check:
+    """A check whose request TGI answered with an error fails with TGI's message; unreachable propagates."""
+    try:
+        return run()
+    except EndpointUnreachable:
+        raise
+    except TGIError as err:
+        return Check(name, False, err.message)
+
+
+def probe(target: Target, *, api_key: str | None, timeout: float, wait_for_start: bool,
+          max_new_tokens: int, request_timeout: float, console: Console) -> EndpointReport:
+    report = EndpointReport(target)
+    client_timeout = httpx.Timeout(request_timeout, connect=CONNECT_TIMEOUT)
+    # No retries: the probe reports what a client sees, and waits for loading itself.
+    with TGIClient(target.url, api_key=api_key, timeout=client_timeout, retries=0) as tgi:
+        prober = Prober(target, tgi, max_new_tokens, console)
+        name = "health"
+        try:
+            health = _attempt(name, lambda: prober.health(timeout, wait_for_start))
+            report.checks.append(health)
+            if not health.ok:
+                return report
+            before = prober.baseline()
+            for name, run in (("info", prober.info), ("determinism", prober.determinism),
+                              ("stream", prober.stream), ("chat", prober.chat),
+                              ("chat-stream", prober.chat_stream),
+                              ("metrics", lambda: prober.metrics(before))):
+                report.checks.append(_attempt(name, run))
+        except EndpointUnreachable as err:
+            report.reachable = False
+            hint = "; --wait-for-start waits for it" if name == "health" and not wait_for_start else ""
+            report.checks.append(Check(name, False, err.message + hint))
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- output
+def render(reports: list[EndpointReport], console: Console) -> None:
+    for report in reports:
+        title = f"{report.target.name}  {report.target.url}" if report.target.name != report.target.url \
+            else report.target.url
+        table = Table(title=title, title_justify="left", show_lines=False)
+        table.add_column("check")
+        table.add_column("status")
+        table.add_column("detail", overflow="fold")
+        for check in report.checks:
+            status = "[green]ok[/green]" if check.ok else "[bold red]FAIL[/bold red]"
+            table.add_row(check.name, status, check.detail)
+        console.print(table)
+    passed = sum(report.ok for report in reports)
+    console.print(f"{passed}/{len(reports)} endpoint(s) passed", highlight=False)
+
+
+def _read_api_key(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    key = path.read_text().strip()
+    if not key:
+        raise click.BadParameter(f"{path} is empty", param_hint="--api-key-file")
+    return key
+
+
+@click.command("probe")
+@click.argument("target", metavar="URL|SPEC")
+@click.option("--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for a loading model (/health 503) to become healthy.")
+@click.option("--wait-for-start", is_flag=True,
+              help="Also wait (up to --timeout) while nothing listens on the port, e.g. right after a deploy.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of tables.")
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File holding the bearer token of an instance started with --api-key.")
+@click.option("--model", default=None, help="Model id the URL must serve (a SPEC names its own).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Tokens per generation request.")
+@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, help="Seconds one request may take.")
+def probe_cmd(target: str, timeout: float, wait_for_start: bool, as_json: bool, api_key_file: Path | None,
+              model: str | None, max_new_tokens: int, request_timeout: float) -> int:
+    """Check TGI endpoints: a URL, or every enabled instance of a SPEC file.
+
+    Exit status: 0 when every check passes, 1 when one fails, 5 when an endpoint cannot be reached.
+    """
+    api_key = _read_api_key(api_key_file)
+    targets = targets_from(target, model)
+    err_console = Console(stderr=True)
+    reports = [probe(t, api_key=api_key, timeout=timeout, wait_for_start=wait_for_start,
+                     max_new_tokens=max_new_tokens, request_timeout=request_timeout, console=err_console)
+               for t in targets]
+    code = exit_code(reports)
+    if as_json:
+        click.echo(json.dumps({"ok": code == 0, "exit_code": code,
+                               "endpoints": [report.as_json() for report in reports]}, indent=2))
+    else:
+        render(reports, Console())
+    return code
