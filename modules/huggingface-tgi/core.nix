@@ -199,6 +199,50 @@ let
   # --sdnotify=healthy, tells systemd READY=1 only once it passes, so `active` means `/health` is 200.
   healthCommand = "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:80/health";
 
+  # How the image unit gets the image (podman 5 has no `pull --policy`, so policies are spelled out):
+  # missing = pull only if absent; always = pull; newer = pull, but keep the local copy if the
+  # registry is unreachable; never = require it locally.
+  imageFetchArgv =
+    {
+      podman,
+      shell,
+      image,
+      imageFile,
+      pull,
+    }:
+    if imageFile != null then
+      [
+        podman
+        "load"
+        "--input=${imageFile}"
+      ]
+    else if pull == "never" then
+      [
+        podman
+        "image"
+        "exists"
+        image
+      ]
+    else if pull == "always" then
+      [
+        podman
+        "pull"
+        image
+      ]
+    else
+      [
+        shell
+        "-c"
+        (
+          if pull == "missing" then
+            "\"$0\" image exists \"$1\" || exec \"$0\" pull \"$1\""
+          else
+            "\"$0\" pull \"$1\" || \"$0\" image exists \"$1\""
+        )
+        podman
+        image
+      ];
+
   instanceFacts =
     { podman, shell }:
     name: inst:
@@ -408,28 +452,10 @@ let
           RemainAfterExit = true;
           # A multi-GB pull must never count against the main unit's start timeout.
           TimeoutStartSec = "infinity";
-          ExecStart = execLine (
-            if inst.imageFile != null then
-              [
-                podman
-                "load"
-                "--input=${inst.imageFile}"
-              ]
-            else if inst.pull == "never" then
-              [
-                podman
-                "image"
-                "exists"
-                inst.image
-              ]
-            else
-              [
-                podman
-                "pull"
-                "--policy=${inst.pull}"
-                inst.image
-              ]
-          );
+          ExecStart = execLine (imageFetchArgv {
+            inherit podman shell;
+            inherit (inst) image imageFile pull;
+          });
           Restart = "on-failure";
           RestartSec = "30s";
         }

@@ -119,6 +119,7 @@ def test_image_unit_loads_image_file_or_pulls_by_policy() -> None:
                 "a": {"model": "a/b", "port": 1, "imageFile": "/nix/store/x-mock.tar.gz"},
                 "b": {"model": "a/b", "port": 2, "pull": "always"},
                 "c": {"model": "a/b", "port": 3, "pull": "never"},
+                "d": {"model": "a/b", "port": 4},
             }
         }
     )
@@ -128,10 +129,19 @@ def test_image_unit_loads_image_file_or_pulls_by_policy() -> None:
     # No network ordering when the image comes from a file (air-gapped hosts, VM tests).
     assert "network-online.target" not in units["huggingface-tgi-a-image.service"]
     assert unit_lines(units["huggingface-tgi-b-image.service"], "ExecStart") == [
-        "/bin/podman pull --policy=always ghcr.io/huggingface/text-generation-inference:3.3.7"
+        "/bin/podman pull ghcr.io/huggingface/text-generation-inference:3.3.7"
     ]
     assert unit_lines(units["huggingface-tgi-c-image.service"], "ExecStart") == [
         "/bin/podman image exists ghcr.io/huggingface/text-generation-inference:3.3.7"
+    ]
+    # Default policy "missing": pull only when podman does not have the image yet.
+    (exec_d,) = unit_lines(units["huggingface-tgi-d-image.service"], "ExecStart")
+    assert split_exec(exec_d) == [
+        "/bin/sh",
+        "-c",
+        '"$0" image exists "$1" || exec "$0" pull "$1"',
+        "/bin/podman",
+        "ghcr.io/huggingface/text-generation-inference:3.3.7",
     ]
     # The slow pull is never charged to the main unit's start timeout.
     assert unit_lines(units["huggingface-tgi-b-image.service"], "TimeoutStartSec") == ["infinity"]
