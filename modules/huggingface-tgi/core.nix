@@ -430,7 +430,8 @@ let
           TimeoutStartSec = inst.startTimeout;
           TimeoutStopSec = 120;
           Restart = "on-failure";
-          RestartSec = "10s";
+          # First retry soon (a crashed container is back quickly), then back off to 5 min.
+          RestartSec = "2s";
           RestartSteps = 5;
           RestartMaxDelaySec = "5min";
         }
