@@ -1,0 +1,238 @@
+"""The VM harness against a real VM: Machine verbs with NixOS test-driver semantics, the mock image in podman.
+
+Boots QEMU under TCG (about 20 s per boot; the image is built once and cached, ~3 min cold).
+Run: `pytest -m vm tests/test_vm_machine.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tgi_nix.vm import (
+    MOCK_IMAGE_REF,
+    Machine,
+    MachineTimeout,
+    RequestedAssertionFailed,
+    ensure_image,
+    install_units,
+    subtest,
+    tag_mock_image,
+)
+from tgi_nix.vm.host import missing_host_packages
+
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(
+        bool(missing_host_packages()) or os.geteuid() != 0,
+        reason="needs root and the host tools (python -m tgi_nix.vm --install-host-deps)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
+    ensure_image()
+    with Machine(out_dir=tmp_path_factory.mktemp("vm-out")) as m:
+        m.start()
+        yield m
+
+
+def test_succeed_returns_stdout_only(machine: Machine) -> None:
+    assert machine.succeed("echo hello; echo oops >&2") == "hello\n"
+    assert machine.succeed("echo a", "echo b") == "a\nb\n"
+    assert machine.succeed("uname -n").strip() == "machine"
+
+
+def test_succeed_raises_with_command_exit_code_and_output(machine: Machine) -> None:
+    with pytest.raises(RequestedAssertionFailed) as err:
+        machine.succeed("echo some-stdout; echo some-stderr >&2; exit 3")
+    text = str(err.value)
+    assert "exit code 3" in text and "some-stdout" in text and "some-stderr" in text
+    assert "journal" in text  # the failure carries the last journal lines
+
+
+def test_fail(machine: Machine) -> None:
+    assert machine.fail("echo out; false") == "out\n"
+    with pytest.raises(RequestedAssertionFailed, match="unexpectedly succeeded"):
+        machine.fail("true")
+
+
+def test_execute_exit_codes_and_strict_mode(machine: Machine) -> None:
+    assert machine.execute("exit 7") == (7, "")
+    assert machine.execute("false; echo not-reached") == (1, "")  # set -e
+    assert machine.execute("false | true")[0] == 1  # pipefail
+    assert machine.execute("echo $UNSET_VARIABLE")[0] != 0  # set -u
+    rc, out = machine.execute("printf 'no newline'")
+    assert (rc, out) == (0, "no newline")
+
+
+def test_execute_binary_and_huge_output(machine: Machine) -> None:
+    rc, raw = machine.execute_bytes(r"printf '\000\001\377:%s-END\n\r\033[0m' marker")
+    assert (rc, raw) == (0, b"\x00\x01\xff:marker-END\n\r\x1b[0m")
+    rc, text = machine.execute(r"printf 'a\377b'")
+    assert text == "a\ufffdb"
+    t0 = time.monotonic()
+    out = machine.succeed("head -c 3000000 /dev/zero | tr '\\0' x")
+    assert out == "x" * 3_000_000
+    print(f"3 MB of output in {time.monotonic() - t0:.1f} s")
+
+
+def test_execute_timeout_kills_and_raises(machine: Machine) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(MachineTimeout, match="timed out after 2 s"):
+        machine.execute("echo started; sleep 300; echo never", timeout=2)
+    assert time.monotonic() - t0 < 30
+    machine.fail("pgrep -x -f 'sleep 300'")
+    assert machine.succeed("echo still-alive") == "still-alive\n"
+
+
+def test_wait_until_succeeds_and_fails(machine: Machine) -> None:
+    machine.succeed("rm -f /tmp/flag; (sleep 2; touch /tmp/flag) >/dev/null 2>&1 &")
+    assert machine.wait_until_succeeds("test -e /tmp/flag && echo there", timeout=30) == "there\n"
+    machine.succeed("(sleep 2; rm /tmp/flag) >/dev/null 2>&1 &")
+    machine.wait_until_fails("test -e /tmp/flag", timeout=30)
+    t0 = time.monotonic()
+    with pytest.raises(MachineTimeout, match="action timed out"):
+        machine.wait_until_succeeds("false", timeout=3)
+    assert time.monotonic() - t0 < 30
+    machine.succeed("(sleep 2; touch /tmp/file2) >/dev/null 2>&1 &")
+    machine.wait_for_file("/tmp/file2", timeout=30)
+
+
+def test_wait_for_unit(machine: Machine) -> None:
+    machine.wait_for_unit("multi-user.target", timeout=120)
+    assert machine.get_unit_info("multi-user.target")["ActiveState"] == "active"
+    rc, out = machine.systemctl("is-active multi-user.target")
+    assert (rc, out) == (0, "active\n")
+    machine.succeed("systemd-run --unit=doomed.service --property=Type=oneshot false || true")
+    t0 = time.monotonic()
+    with pytest.raises(RequestedAssertionFailed, match='unit "doomed.service" reached state "failed"'):
+        machine.wait_for_unit("doomed.service", timeout=60)
+    with pytest.raises(RequestedAssertionFailed, match="inactive and there are no pending jobs"):
+        machine.wait_for_unit("systemd-timesyncd.service", timeout=60)  # masked in the image
+    assert time.monotonic() - t0 < 30  # both fail fast, not after the timeout
+
+
+def test_wait_for_ports(machine: Machine) -> None:
+    machine.succeed("systemd-run --unit=web.service python3 -m http.server --bind 127.0.0.1 8123")
+    machine.wait_for_open_port(8123, timeout=60)
+    machine.wait_for_unit("web.service", timeout=30)
+    machine.succeed("systemctl stop web.service")
+    machine.wait_for_closed_port(8123, timeout=30)
+
+
+def test_copy_from_host_files_and_directories(machine: Machine, tmp_path: Path) -> None:
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o750)
+    machine.copy_from_host(script, "/opt/new/hello.sh")
+    assert machine.succeed("/opt/new/hello.sh; stat -c '%a %U' /opt/new/hello.sh") == "hi\n750 root\n"
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "a.txt").write_text("A")
+    machine.copy_from_host(tree, "/srv/tree")
+    assert machine.succeed("cat /srv/tree/sub/a.txt") == "A"
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(4 * 1024 * 1024))
+    t0 = time.monotonic()
+    machine.copy_from_host(big, "/root/big.bin")
+    took = time.monotonic() - t0
+    assert (
+        machine.succeed("sha256sum /root/big.bin").split()[0] == hashlib.sha256(big.read_bytes()).hexdigest()
+    )
+    print(f"copy_from_host: 4 MiB in {took:.1f} s")
+
+
+def test_copy_from_vm(machine: Machine) -> None:
+    machine.succeed(
+        "mkdir -p /root/res/d && echo data > /root/res/d/f && head -c 1000 /dev/urandom > /root/bin"
+    )
+    machine.copy_from_vm("/root/res", "got")
+    assert (machine.out_dir / "got/res/d/f").read_text() == "data\n"
+    machine.copy_from_vm("/root/bin")
+    assert (machine.out_dir / "bin").stat().st_size == 1000
+
+
+def test_mock_image_runs_under_podman(machine: Machine) -> None:
+    with subtest("the mock image is already imported"):
+        machine.succeed(f"podman image exists {MOCK_IMAGE_REF}", "test -s /opt/tgi-mock.tar")
+    with subtest("it serves /health on port 80 and has curl inside"):
+        machine.succeed(
+            "podman run -d --init --name mock -p 127.0.0.1:8080:80 "
+            f"{MOCK_IMAGE_REF} --model-id test/model >/dev/null",
+            timeout=120,
+        )
+        machine.wait_until_succeeds("curl -fsS http://127.0.0.1:8080/health", timeout=60)
+        machine.succeed("podman exec mock curl -fsS http://127.0.0.1:80/health")
+        machine.wait_until_succeeds("podman logs mock 2>&1 | grep -q 'Starting Webserver'", timeout=30)
+    with subtest("tagged with the real name it runs with --pull=never"):
+        tag_mock_image(machine, "ghcr.io/huggingface/text-generation-inference:3.3.7")
+        machine.succeed(
+            "podman run --rm --pull=never --entrypoint /bin/sh "
+            "ghcr.io/huggingface/text-generation-inference:3.3.7 -c 'echo $PORT $HF_HOME'"
+        )
+        machine.succeed("podman rm -f -t 0 mock >/dev/null")
+
+
+def test_install_units(machine: Machine, tmp_path: Path) -> None:
+    (tmp_path / "systemd").mkdir()
+    (tmp_path / "tmpfiles.d").mkdir()
+    (tmp_path / "systemd" / "demo.service").write_text(
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'echo ok > /run/demo/out'\n"
+    )
+    (tmp_path / "tmpfiles.d" / "demo.conf").write_text("d /run/demo 0750 root root -\n")
+    assert install_units(machine, tmp_path) == ["demo.service"]
+    machine.succeed("stat -c %a /run/demo | grep -qx 750", "systemctl start demo.service")
+    machine.wait_for_unit("demo.service", timeout=30)
+    assert machine.succeed("cat /run/demo/out") == "ok\n"
+
+
+def test_crash_reboot_shutdown(tmp_path: Path) -> None:
+    with Machine(name="crashy", smp=2) as m:
+        m.succeed("echo persisted > /root/synced; sync")
+        m.crash()
+        assert not m.is_up()
+        m.start()
+        assert m.succeed("cat /root/synced") == "persisted\n"
+        m.succeed("echo second > /root/clean")
+        m.reboot()
+        assert m.succeed("cat /root/clean") == "second\n"
+        m.shutdown()
+        assert not m.is_up()
+        assert m.process is not None and m.process.returncode == 0
+
+
+HEALTHY_UNIT = """[Service]
+Type=notify
+NotifyAccess=all
+KillMode=mixed
+SuccessExitStatus=143
+TimeoutStartSec=300
+Environment=PODMAN_SYSTEMD_UNIT=%n
+ExecStart=/usr/bin/podman run --rm --replace --name hc --init --sdnotify=healthy \\
+  --health-cmd 'curl -fsS http://127.0.0.1:80/health' --health-interval 2s \\
+  -p 127.0.0.1:8090:80 localhost/tgi-mock:latest --model-id test/model --load-delay 20
+"""
+
+
+def test_sdnotify_healthy_unit_is_active_only_when_healthy(machine: Machine, tmp_path: Path) -> None:
+    """The unit pattern the project relies on: foreground podman, Type=notify, --sdnotify=healthy."""
+    (tmp_path / "systemd").mkdir()
+    (tmp_path / "systemd" / "hc.service").write_text(HEALTHY_UNIT)
+    install_units(machine, tmp_path)
+    machine.succeed("systemctl start --no-block hc.service")
+    # --load-delay 20: /health answers 503 for 20 s after the server starts; the unit must wait for it.
+    machine.wait_until_succeeds(
+        "curl -s -m 2 -o /dev/null -w '%{http_code}' localhost:8090/health | grep -qx 503"
+    )
+    assert machine.succeed("systemctl is-active hc.service || true").strip() == "activating"
+    machine.wait_for_unit("hc.service", timeout=180)
+    machine.succeed("curl -fsS -m 5 http://127.0.0.1:8090/health")
+    machine.succeed("systemctl stop hc.service", timeout=120)
+    machine.succeed("! podman container exists hc")
