@@ -41,7 +41,8 @@ class MachineVerbs(ABC):
         """Per-attempt command timeout: what is left of the wait, but never less than 10 s."""
         return max(10, int(timeout - (time.monotonic() - t0)) + 1)
 
-    def wait_until_succeeds(self, command: str, timeout: int = 900) -> str:
+    def _wait_for_status(self, command: str, timeout: int, want_success: bool) -> str:
+        """Re-run `command` until its exit status is zero (or non-zero); return its last output."""
         output = ""
         t0 = time.monotonic()
 
@@ -51,25 +52,16 @@ class MachineVerbs(ABC):
                 status, output = self.execute(command, timeout=self._remaining(t0, timeout))
             except MachineTimeout:
                 return False  # a hung attempt is a failed attempt; the overall timeout decides
-            return status == 0
+            return (status == 0) == want_success
 
-        self._retry(check, timeout, f"waiting for success: {command}")
+        self._retry(check, timeout, f"waiting for {'success' if want_success else 'failure'}: {command}")
         return output
+
+    def wait_until_succeeds(self, command: str, timeout: int = 900) -> str:
+        return self._wait_for_status(command, timeout, want_success=True)
 
     def wait_until_fails(self, command: str, timeout: int = 900) -> str:
-        output = ""
-        t0 = time.monotonic()
-
-        def check(_last: bool) -> bool:
-            nonlocal output
-            try:
-                status, output = self.execute(command, timeout=self._remaining(t0, timeout))
-            except MachineTimeout:
-                return False  # a hung attempt is a failed attempt; the overall timeout decides
-            return status != 0
-
-        self._retry(check, timeout, f"waiting for failure: {command}")
-        return output
+        return self._wait_for_status(command, timeout, want_success=False)
 
     def systemctl(self, q: str, user: str | None = None) -> tuple[int, str]:
         if user is not None:
