@@ -47,6 +47,8 @@ let
             pkgs.curl
             pkgs.python3
             pkgs.iproute2
+            # faults: counts netavark's DNAT rules
+            pkgs.nftables
           ];
           services.huggingface-tgi.instances = instances;
           # The test token: created at activation with root-only permissions, like an admin would.

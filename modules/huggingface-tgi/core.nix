@@ -293,6 +293,26 @@ let
         ++ [ inst.image ]
         ++ launcherArgs inst;
 
+      # ExecStopPost runs in a fresh mount namespace, so the container's netns mount (made by
+      # podman in ExecStart's namespace) is an empty file here. When conmon died (SIGKILL, OOM)
+      # nothing tore the network down, and `podman rm` would fail to open the netns and leave
+      # netavark's DNAT rule behind, shadowing the next container's. Re-attach the netns first:
+      # from a process still in the container's cgroup, else a fresh empty one, so netavark can
+      # remove its firewall rules. $0 = podman, $1 = cidfile; mount and unshare are util-linux.
+      removeContainer = concatStringsSep " " [
+        "if cid=$(cat \"$1\" 2>/dev/null) && state=$(\"$0\" container inspect --format"
+        "'{{.State.Pid}} {{.NetworkSettings.SandboxKey}}' \"$cid\" 2>/dev/null); then"
+        "pid=\${state%% *} netns=\${state#* };"
+        "if [ -n \"$netns\" ] && [ -f \"$netns\" ] && [ \"$(stat -f -c %T \"$netns\")\" != nsfs ]; then"
+        "if [ \"$pid\" -gt 0 ] && grep -qs \"$cid\" \"/proc/$pid/cgroup\"; then"
+        "mount --bind \"/proc/$pid/ns/net\" \"$netns\";"
+        "else unshare --net=\"$netns\" true; fi &&"
+        "echo \"${unitName}: re-attached the network namespace of container $cid to clean up after conmon died\";"
+        "fi;"
+        "fi;"
+        "exec \"$0\" rm --force --ignore --cidfile=\"$1\""
+      ];
+
       failureReport = concatStringsSep " " [
         "case \"$SERVICE_RESULT\" in"
         "timeout) echo \"${unitName}: not healthy within startTimeout (${inst.startTimeout}); see the"
@@ -414,11 +434,11 @@ let
           ExecStart = execLine ([ podman ] ++ podmanRunArgs);
           ExecStopPost = [
             (execLine [
+              shell
+              "-c"
+              removeContainer
               podman
-              "rm"
-              "--force"
-              "--ignore"
-              "--cidfile=${cidFile}"
+              cidFile
             ])
             (execLine [
               shell

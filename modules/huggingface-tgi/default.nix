@@ -143,7 +143,11 @@ in
           unitConfig
           serviceConfig
           ;
-        path = [ cfg.podmanPackage ];
+        path = [
+          cfg.podmanPackage
+          # mount, unshare: ExecStopPost re-attaches a dead conmon's network namespace (core.nix).
+          pkgs.util-linux
+        ];
       }) evaluated.units;
 
       systemd.tmpfiles.rules = evaluated.tmpfilesRules;
