@@ -37,6 +37,7 @@
           inherit pkgs;
           module = self.nixosModules.default;
           mockImage = self.packages.${system}.mock-tgi-image;
+          tgiNix = self.packages.${system}.tgi-nix;
         }
       );
 

@@ -5,6 +5,7 @@
   pkgs,
   module,
   mockImage,
+  tgiNix,
 }:
 let
   inherit (pkgs) lib;
@@ -47,6 +48,8 @@ let
             pkgs.curl
             pkgs.python3
             pkgs.iproute2
+            # the doctor scenario runs the CLI on the machine
+            tgiNix
             # faults: counts netavark's DNAT rules
             pkgs.nftables
           ];
@@ -56,9 +59,14 @@ let
             install -d -m 0700 -o root -g root ${dirOf file}
             (umask 077; printf 'HF_TOKEN=%s\n' '${fixtures.token}' > ${file})
           '') envFiles;
-          environment.etc = lib.optionalAttrs (options.fakeCdi or false) {
-            "cdi/example-gpu.json".text = builtins.toJSON fixtures.fakeCdiSpec;
-          };
+          environment.etc =
+            {
+              # The deployed spec, where the Debian harness puts it too (scenarios.SPEC_PATH).
+              "tgi-nix/spec.toml".source = (pkgs.formats.toml { }).generate "spec.toml" { instances = deployed; };
+            }
+            // lib.optionalAttrs (options.fakeCdi or false) {
+              "cdi/example-gpu.json".text = builtins.toJSON fixtures.fakeCdiSpec;
+            };
         };
       testScript = ''
         import json

@@ -296,6 +296,15 @@ def test_failed_unit_shows_last_journal_lines(check: Check) -> None:
     assert ["journalctl", "-u", "huggingface-tgi-ds.service", "-n", "20", "--no-pager"] in runner.calls
 
 
+def test_unit_waiting_to_restart_is_a_failure_with_its_log(check: Check) -> None:
+    # Restart=on-failure: between attempts the unit is activating (auto-restart), not loading.
+    runner = FakeRunner({("systemctl", "show"): systemd("activating", "auto-restart", "exit-code", restarts=2),
+                         ("journalctl",): CommandResult(0, "Error: address already in use\n")})
+    finding = only(check(runner=runner), "unit")
+    assert finding.level == "fail" and "exit-code" in finding.message and "restart 2" in finding.message
+    assert finding.details == ("Error: address already in use",)
+
+
 @pytest.mark.parametrize(
     ("answer", "level", "words"),
     [

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 from tgi_nix.errors import SpecError
 from tgi_nix.schema import DEFAULT_IMAGE, Instance
-from tgi_nix.spec import load_spec, parse_spec
+from tgi_nix.spec import load_spec, parse_spec, spec_toml
 
 from .conftest import EXAMPLES
+from .strategies import specs
 
 BASE: dict[str, Any] = {"model": "org/model", "port": 8080}
 
@@ -173,3 +176,23 @@ def test_unreadable_specs(tmp_path) -> None:  # type: ignore[no-untyped-def]
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(SpecError, match="not UTF-8"):
         load_spec(binary)
+
+
+@settings(max_examples=150, deadline=None)
+@given(spec=specs())
+def test_spec_toml_round_trips(spec: dict[str, Any]) -> None:
+    # The VM harness writes deployed specs with spec_toml; what it writes must read back unchanged.
+    text = spec_toml(spec["instances"], ["a comment"])
+    assert tomllib.loads(text) == spec
+
+
+def test_spec_toml_quotes_odd_keys_and_nests_tables() -> None:
+    text = spec_toml({"a": {"environment": {"X.Y": "1", "Z": "two words"}, "port": 8080, "enable": False}})
+    assert '[instances.a]\nenvironment = { "X.Y" = "1", Z = "two words" }\nport = 8080\nenable = false\n' in text
+
+
+def test_spec_toml_escapes_control_characters_toml_forbids() -> None:
+    # DEL and C0 controls are illegal raw in TOML basic strings (found by the round-trip property).
+    value = "a\x7fb\x01c\td"
+    text = spec_toml({"a": {"environment": {"X": value}}})
+    assert tomllib.loads(text)["instances"]["a"]["environment"]["X"] == value

@@ -335,13 +335,16 @@ def check_unit(host: Host, name: str, facts: Mapping[str, Any]) -> Finding:
         if restarts:
             return finding("warn", f"is {state} but restarted {restarts} time(s)", f"journalctl -u {unit}")
         return finding("ok", f"is {state}")
-    if active == "activating":
-        return finding("warn", f"is {state}: downloading or loading the model", f"journalctl -fu {unit}")
-    if active == "failed":
+    # auto-restart: the last start failed and systemd waits to retry (Restart=on-failure) - a failure,
+    # not a model still loading.
+    if active == "failed" or props.get("SubState") == "auto-restart":
         journal = host.run(["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "--no-pager"])
         fix = f"read the log below, fix the cause, then systemctl reset-failed {unit}; systemctl start {unit}"
         lines = tuple(journal.stdout.splitlines()[-JOURNAL_LINES:])
-        return finding("fail", f"failed (result: {props.get('Result', '?')})", fix, lines)
+        retrying = f"; systemd retries it (restart {restarts})" if active != "failed" else ""
+        return finding("fail", f"failed (result: {props.get('Result', '?')}){retrying}", fix, lines)
+    if active == "activating":
+        return finding("warn", f"is {state}: downloading or loading the model", f"journalctl -fu {unit}")
     return finding("warn", f"is {state}", f"systemctl start {unit}")
 
 

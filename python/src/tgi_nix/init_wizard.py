@@ -6,7 +6,6 @@ that the spec loader would reject, and the written file is read back and validat
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import tomllib
@@ -18,7 +17,7 @@ import click
 from .errors import SpecError
 from .fsutil import write_atomic
 from .schema import Spec
-from .spec import parse_spec
+from .spec import parse_spec, spec_toml
 
 FIRST_PORT = 8080
 DEFAULT_TOKEN_FILE = "/var/lib/huggingface-tgi/secrets.env"
@@ -107,28 +106,11 @@ def ask_token_file(answer: str) -> str | None:
     return str(_field("environmentFile", text))
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, str):
-        # JSON string escapes are a subset of TOML's basic-string escapes.
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    raise TypeError(f"no TOML rendering for {value!r}")
-
-
 def render_spec_toml(name: str, instance: dict[str, Any]) -> str:
-    lines = [
-        "# Written by `tgi-nix init`. Check it with `tgi-nix validate`; every option: docs/options.md.",
-    ]
+    comments = ["Written by `tgi-nix init`. Check it with `tgi-nix validate`; every option: docs/options.md."]
     if "environmentFile" in instance:
-        lines.append("# The token file must be root-only (chmod 600) and hold a line HF_TOKEN=hf_...")
-    lines += ["", f"[instances.{name}]"]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in instance.items()]
-    return "\n".join(lines) + "\n"
+        comments.append("The token file must be root-only (chmod 600) and hold a line HF_TOKEN=hf_...")
+    return spec_toml({name: instance}, comments)
 
 
 def build_spec_text(name: str, instance: dict[str, Any]) -> tuple[str, Spec]:

@@ -4,7 +4,8 @@ A scenario is a spec (TOML, plus an optional `[scenario]` table for the drivers)
 script. `nixos-tests/default.nix` runs the same pair under NixOS's test driver; here the units come
 from `render-units` (the same Nix core), the mock TGI image answers to each instance's image name,
 and the script sees the same globals: `machine`, `subtest`, `spec` (instance name -> options as
-deployed) and `TOKEN` (the test token written to every `environmentFile`).
+deployed) and `TOKEN` (the test token written to every `environmentFile`). The machine also has the
+`tgi-nix` CLI and the deployed spec at `/etc/tgi-nix/spec.toml`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from .fsutil import write_tree_atomic
 from .nixcore import evaluate, project_root
 from .render import render_unit_tree
 from .schema import DEFAULT_IMAGE, Spec
-from .spec import parse_spec
+from .spec import parse_spec, spec_toml
 
 VM_PODMAN = "/usr/bin/podman"
+# Where both drivers put the deployed spec on the machine (for `tgi-nix doctor` and friends).
+SPEC_PATH = "/etc/tgi-nix/spec.toml"
 
 
 def tests_dir() -> Path:
@@ -69,13 +72,18 @@ def load_scenario(name: str) -> Scenario:
 
 def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
     """Install the scenario's units into a booted machine and start them as boot would."""
-    from .vm import install_units, tag_mock_image
+    from .vm import install_cli, install_units, tag_mock_image
 
     fx = fixtures()
     core = evaluate(scenario.spec, podman=VM_PODMAN, shell="/bin/sh")
     render_dir = workdir / "units"
     write_tree_atomic(render_dir, render_unit_tree(core))
     install_units(machine, render_dir)
+    # Like the NixOS tests: the CLI on the machine, the deployed spec at SPEC_PATH.
+    install_cli(machine, project_root())
+    spec_file = workdir / "spec.toml"
+    spec_file.write_text(spec_toml(scenario.deployed_instances(), ["deployed by the VM harness"]))
+    machine.copy_from_host(spec_file, SPEC_PATH)
 
     for image in sorted({inst.image for inst in scenario.spec.enabled().values()} | {DEFAULT_IMAGE}):
         tag_mock_image(machine, image)

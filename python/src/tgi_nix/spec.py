@@ -100,3 +100,29 @@ def load_spec(path: str | Path) -> Spec:
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{spec_path}: invalid TOML: {err}") from None
     return parse_spec(data, str(spec_path))
+
+
+def toml_value(value: Any) -> str:
+    """One spec value as TOML (strings, booleans, integers, lists, inline tables)."""
+    if isinstance(value, str):
+        # JSON string escapes are a subset of TOML's basic-string escapes; JSON leaves DEL (U+007F)
+        # raw, which TOML forbids in basic strings.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_segment(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML rendering for {value!r}")
+
+
+def spec_toml(instances: dict[str, dict[str, Any]], comments: Iterable[str] = ()) -> str:
+    """A spec file's text for `instances` (name -> options by their spec names)."""
+    lines = [f"# {line}" for line in comments]
+    for name, options in instances.items():
+        lines += ["", f"[instances.{_segment(name)}]"]
+        lines += [f"{_segment(key)} = {toml_value(value)}" for key, value in options.items()]
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -13,7 +13,7 @@ from .host import ensure_host_tools
 from .image import VmImage, ensure_image, image_key
 from .machine import Machine
 from .mockimage import IMAGE_REF as MOCK_IMAGE_REF
-from .provision import install_units, reimport_mock_image, tag_mock_image
+from .provision import install_cli, install_units, reimport_mock_image, tag_mock_image
 
 __all__ = [
     "HostToolsMissing",
@@ -27,6 +27,7 @@ __all__ = [
     "ensure_host_tools",
     "ensure_image",
     "image_key",
+    "install_cli",
     "install_units",
     "reimport_mock_image",
     "run_test_script",

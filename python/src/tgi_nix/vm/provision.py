@@ -1,8 +1,10 @@
-"""Put rendered units into a machine and make the mock image answer to the real TGI image name."""
+"""Put rendered units (and the CLI) into a machine; make the mock image answer to the real TGI image name."""
 
 from __future__ import annotations
 
 import shlex
+import shutil
+import tempfile
 from pathlib import Path
 
 from .machine import Machine
@@ -38,3 +40,26 @@ def tag_mock_image(machine: Machine, image_ref: str) -> None:
 def reimport_mock_image(machine: Machine, image_ref: str = IMAGE_REF) -> None:
     """Import the mock again from /opt/tgi-mock.tar (~30 s under TCG), e.g. for imageFile tests."""
     machine.succeed(f"tgi-mock-import {shlex.quote(image_ref)} >/dev/null", timeout=600)
+
+
+CLI_ROOT = "/opt/tgi-nix"
+CLI_WRAPPER = f"""#!/bin/sh
+# tgi-nix from the host's checkout (installed by the VM harness); Python deps are Debian packages.
+export TGI_NIX_ROOT={CLI_ROOT}
+export PYTHONPATH={CLI_ROOT}/python/src
+exec python3 -m tgi_nix.cli "$@"
+"""
+
+
+def install_cli(machine: Machine, project_root: Path) -> None:
+    """Install this checkout's `tgi-nix` (package + Nix core) as /usr/local/bin/tgi-nix in the machine."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    with tempfile.TemporaryDirectory(prefix="tgi-nix-cli-") as tmp:
+        tree = Path(tmp) / "tgi-nix"
+        shutil.copytree(project_root / "python/src/tgi_nix", tree / "python/src/tgi_nix", ignore=ignore)
+        shutil.copytree(project_root / "modules/huggingface-tgi", tree / "modules/huggingface-tgi", ignore=ignore)
+        wrapper = tree / "tgi-nix.sh"
+        wrapper.write_text(CLI_WRAPPER)
+        wrapper.chmod(0o755)
+        machine.copy_from_host(tree, CLI_ROOT)
+    machine.succeed(f"install -m 0755 {CLI_ROOT}/tgi-nix.sh /usr/local/bin/tgi-nix", "tgi-nix --version")

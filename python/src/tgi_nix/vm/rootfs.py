@@ -43,6 +43,19 @@ PACKAGES = (
     "netcat-openbsd",
     "util-linux",
     "less",
+    # rootless podman under a system user: its user manager (linger) and session bus, as on NixOS.
+    "libpam-systemd",
+    "dbus-user-session",
+    # `tgi-nix` itself in the guest (the doctor scenario): nix-instantiate and the CLI's Python deps.
+    "nix-bin",
+    "python3-pydantic",
+    "python3-click",
+    "python3-rich",
+    "python3-yaml",
+    "python3-jinja2",
+    "python3-httpx",
+    "python3-httpx-sse",
+    "python3-prometheus-client",
 )
 
 
