@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Which stricter systemd directives does rootful podman survive? Measured in the Debian VM.
+"""Which stricter systemd directives does podman survive? Measured in the Debian VM.
 
 For every directive the generated unit leaves loosened (see the comments in core.nix), this boots one VM,
 installs the units of a one-instance spec, adds the directive as a drop-in and checks whether the
@@ -7,7 +7,8 @@ instance still becomes healthy (and stops cleanly). It prints, per directive, wo
 first error line from the journal, and the exposure score the unit would have with the directive added
 (systemd-analyze security --offline=true on the host). This is the proof behind docs/hardening.md.
 
-Run: .venv/bin/python benchmarks/hardening_matrix.py   (about 1 min per directive under TCG)
+Run: .venv/bin/python benchmarks/hardening_matrix.py [--rootless]   (about 1 min per directive under TCG)
+`--rootless` measures the rootless unit (the instance runs as a dedicated user) and its own candidates.
 """
 
 from __future__ import annotations
@@ -22,12 +23,18 @@ from pathlib import Path
 from tgi_nix.nixcore import evaluate
 from tgi_nix.render import render_unit_tree
 from tgi_nix.spec import parse_spec
-from tgi_nix.vm import Machine, ensure_image, install_units, tag_mock_image
+from tgi_nix.vm import (
+    Machine,
+    create_rootless_users,
+    ensure_image,
+    install_units,
+    tag_mock_image,
+    tag_mock_image_as,
+)
 
 UNIT = "huggingface-tgi-probe"
-SPEC = {
-    "instances": {"probe": {"model": "acme/probe", "port": 8080, "environment": {"TGI_MOCK_LOAD_DELAY": "1"}}}
-}
+PROBE = {"model": "acme/probe", "port": 8080, "environment": {"TGI_MOCK_LOAD_DELAY": "1"}}
+ROOTLESS = {"user": "tgi-probe", "uid": 2001}
 
 # Directive -> value that would tighten the unit further (each loosened in core.nix with a reason).
 CANDIDATES: dict[str, str] = {
@@ -42,6 +49,16 @@ CANDIDATES: dict[str, str] = {
     "MemoryDenyWriteExecute": "true",
     "SystemCallFilter": "@system-service",
     "CapabilityBoundingSet": "~CAP_SYS_ADMIN",
+}
+# The rootless unit's own loosened directives (core.nix, rootlessHardening and the shared ones).
+ROOTLESS_CANDIDATES: dict[str, str] = {
+    "ProtectHostname": "true",
+    "PrivateUsers": "true",
+    "PrivateNetwork": "true",
+    "RestrictNamespaces": "true",
+    "MemoryDenyWriteExecute": "true",
+    "IPAddressDeny": "any",
+    "SystemCallFilter": "@system-service",
 }
 SCORE_RE = re.compile(r"Overall exposure level for \S+: ([0-9.]+)")
 
@@ -60,7 +77,7 @@ def exposure(unit_text: str, extra: str | None) -> float:
         return float(match.group(1)) if match else float("nan")
 
 
-def try_directive(machine: Machine, directive: str | None) -> tuple[bool, str, float]:
+def try_directive(machine: Machine, directive: str | None, podman: str) -> tuple[bool, str, float]:
     dropin = f"/run/systemd/system/{UNIT}.service.d"
     machine.succeed(f"rm -rf {dropin}; mkdir -p {dropin}")
     if directive:
@@ -74,9 +91,9 @@ def try_directive(machine: Machine, directive: str | None) -> tuple[bool, str, f
     healthy = code == 0 and machine.execute("curl -fsS --max-time 5 http://127.0.0.1:8080/health")[0] == 0
     seconds = time.monotonic() - t0
     stop_ok = machine.execute(f"timeout 120 systemctl stop {UNIT}.service", timeout=150)[0] == 0
-    leftovers = machine.succeed("podman ps -aq").strip()
+    leftovers = machine.succeed(f"{podman} ps -aq").strip()
     if leftovers:
-        machine.execute("podman rm -f -a")
+        machine.execute(f"{podman} rm -f -a")
     ok = healthy and stop_ok and not leftovers
     detail = f"healthy in {seconds:.0f} s" if ok else ""
     if not ok:
@@ -93,8 +110,15 @@ def try_directive(machine: Machine, directive: str | None) -> tuple[bool, str, f
 
 
 def main() -> int:
-    spec = parse_spec(SPEC)
-    files = render_unit_tree(evaluate(spec, podman="/usr/bin/podman"))
+    rootless = "--rootless" in sys.argv[1:]
+    spec = parse_spec({"instances": {"probe": {**PROBE, **(ROOTLESS if rootless else {})}}})
+    core = evaluate(spec, podman="/usr/bin/podman")
+    files = render_unit_tree(core)
+    podman = "podman"
+    if rootless:
+        user, uid = ROOTLESS["user"], ROOTLESS["uid"]
+        home = core.users[str(user)]["home"]
+        podman = f"cd / && runuser -u {user} -- env HOME={home} XDG_RUNTIME_DIR=/run/user/{uid} podman"
     unit_text = files[f"systemd/{UNIT}.service"]
     ensure_image()
     with tempfile.TemporaryDirectory() as tmp, Machine(name="hardening") as machine:
@@ -104,19 +128,24 @@ def main() -> int:
             (render / rel).parent.mkdir(parents=True, exist_ok=True)
             (render / rel).write_text(text)
         machine.start()
+        create_rootless_users(machine, core.users)
         install_units(machine, render)
-        tag_mock_image(machine, spec.instances["probe"].image)
+        image = spec.instances["probe"].image
+        if rootless:
+            tag_mock_image_as(machine, str(ROOTLESS["user"]), core.users, [image])
+        else:
+            tag_mock_image(machine, image)
         machine.succeed(f"systemctl start {UNIT}-image.service")
 
-        base_ok, base_detail, _ = try_directive(machine, None)
+        base_ok, base_detail, _ = try_directive(machine, None, podman)
         print(
             f"{'generated unit (baseline)':<38} {'works' if base_ok else 'BREAKS':<7} {exposure(unit_text, None):4.1f}  {base_detail}"
         )
         if not base_ok:
             return 1
-        for name, value in CANDIDATES.items():
+        for name, value in (ROOTLESS_CANDIDATES if rootless else CANDIDATES).items():
             directive = f"{name}={value}"
-            ok, detail, _ = try_directive(machine, directive)
+            ok, detail, _ = try_directive(machine, directive, podman)
             score = exposure(unit_text, directive)
             print(
                 f"{'+ ' + directive:<38} {'works' if ok else 'BREAKS':<7} {score:4.1f}  {detail}", flush=True

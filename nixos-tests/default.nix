@@ -67,6 +67,8 @@ let
             // lib.optionalAttrs (options.fakeCdi or false) {
               "cdi/example-gpu.json".text = builtins.toJSON fixtures.fakeCdiSpec;
             };
+          # The fake CDI device's node on the host (a /dev/null twin), as the Debian harness makes it.
+          systemd.tmpfiles.rules = lib.optional (options.fakeCdi or false) "c /dev/fakegpu0 0666 root root - 1:3";
         };
       testScript = ''
         import json

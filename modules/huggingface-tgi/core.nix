@@ -38,6 +38,7 @@ let
     flag
     (toString value)
   ];
+  optionalAttrs = cond: attrs: if cond then attrs else { };
   mapAttrsToList = f: attrs: map (name: f name attrs.${name}) (attrNames attrs);
   filterAttrs =
     pred: attrs:
@@ -244,7 +245,11 @@ let
       ];
 
   instanceFacts =
-    { podman, shell }:
+    {
+      podman,
+      shell,
+      setpriv,
+    }:
     name: inst:
     let
       unitName = "${unitPrefix}${name}";
@@ -254,6 +259,28 @@ let
       runtimeDir = "/run/${unitName}";
       cidFile = "${runtimeDir}/ctr-id";
       cdiDevices = cdiDevicesOf inst;
+
+      # Rootless: podman runs as `user`, with its storage in `home` and its runtime state (and the
+      # systemd user manager that runs the health-check timers) under /run/user/<uid>.
+      rootless = inst.user != null;
+      uid = toString inst.uid;
+      rootlessHome = "${stateRoot}/.rootless/${inst.user}";
+      userRuntimeDir = "/run/user/${uid}";
+      userManager = "user@${uid}.service";
+      # The root-only environment file: rootful podman reads it directly; a rootless one reads a
+      # copy that ExecStartPre (as root) puts in the unit's runtime directory, readable by the
+      # user only and removed when the unit stops. (Not LoadCredential=: podman reads the file after
+      # joining the user's namespaces, where the credentials mount denies it, measured.)
+      envFileForPodman = if rootless then "${runtimeDir}/environment" else inst.environmentFile;
+      copyEnvFile = execLine [
+        shell
+        "-c"
+        "exec install -m 0400 -o \"$2\" -g \"$2\" -- \"$0\" \"$1\""
+        inst.environmentFile
+        envFileForPodman
+        inst.user
+      ];
+      owner = if rootless then "${inst.user} ${inst.user}" else "root root";
 
       podmanRunArgs =
         [
@@ -286,7 +313,7 @@ let
           "--volume=${cacheDir}:/data:rw"
         ]
         ++ optional (isLocalModel inst) "--volume=${inst.model}:${inst.model}:ro"
-        ++ optional (inst.environmentFile != null) "--env-file=${inst.environmentFile}"
+        ++ optional (inst.environmentFile != null) "--env-file=${envFileForPodman}"
         ++ mapAttrsToList (k: v: "--env=${k}=${v}") inst.environment
         ++ map (d: "--device=${d}") cdiDevices
         ++ inst.extraPodmanArgs
@@ -299,7 +326,7 @@ let
       # netavark's DNAT rule behind, shadowing the next container's. Re-attach the netns first:
       # from a process still in the container's cgroup, else a fresh empty one, so netavark can
       # remove its firewall rules. $0 = podman, $1 = cidfile; mount and unshare are util-linux.
-      removeContainer = concatStringsSep " " [
+      removeContainerRootful = concatStringsSep " " [
         "if cid=$(cat \"$1\" 2>/dev/null) && state=$(\"$0\" container inspect --format"
         "'{{.State.Pid}} {{.NetworkSettings.SandboxKey}}' \"$cid\" 2>/dev/null); then"
         "pid=\${state%% *} netns=\${state#* };"
@@ -312,6 +339,9 @@ let
         "fi;"
         "exec \"$0\" rm --force --ignore --cidfile=\"$1\""
       ];
+      # Rootless networking (pasta) lives in the container's user namespace and dies with it.
+      removeContainer =
+        if rootless then "exec \"$0\" rm --force --ignore --cidfile=\"$1\"" else removeContainerRootful;
 
       failureReport = concatStringsSep " " [
         "case \"$SERVICE_RESULT\" in"
@@ -326,8 +356,7 @@ let
       # Sandboxing of the podman process itself (rootful podman: it needs root, mounts, netlink
       # and namespaces). Every directive podman tolerates is on; each loosened one says why.
       # The container gets its own hardening through podman flags (containerHardening).
-      hardening = {
-        ProtectSystem = "strict";
+      rootfulHardening = {
         ReadWritePaths = [
           # image and container storage, bolt_state.db
           "/var/lib/containers"
@@ -340,37 +369,7 @@ let
           cacheDir
         ];
         ProtectHome = true;
-        PrivateTmp = true;
         NoNewPrivileges = true;
-        ProtectKernelLogs = true;
-        # Networking modules are preloaded (boot.kernelModules / modules-load.d).
-        ProtectKernelModules = true;
-        # false: netavark writes net.ipv4.ip_forward and per-interface sysctls (EROFS otherwise)
-        ProtectKernelTunables = false;
-        # false: crun creates the container's cgroup
-        ProtectControlGroups = false;
-        # false: crun sets the container's hostname (sethostname EPERM otherwise)
-        ProtectHostname = false;
-        # false: crun mknods /dev/null & co. in the container (EPERM with a private /dev)
-        PrivateDevices = false;
-        # false: podman maps the container's network namespace into the host's
-        PrivateNetwork = false;
-        # false: rootful overlay mounts need the real root (EPERM in a user namespace)
-        PrivateUsers = false;
-        ProtectClock = true;
-        ProtectProc = "invisible";
-        # false: crun then fails to set up the container's /dev ("cannot resolve `null` under rootfs",
-        # measured in the VM with podman 5.4 / crun 1.21)
-        RestrictSUIDSGID = false;
-        RestrictRealtime = true;
-        LockPersonality = true;
-        SystemCallArchitectures = "native";
-        # A deny list (not @system-service, which kills podman with SIGSYS); inherited by the
-        # container's processes, so only groups no inference server needs.
-        SystemCallFilter = [ "~@clock @cpu-emulation @debug @obsolete @reboot @swap @raw-io" ];
-        SystemCallErrorNumber = "EPERM";
-        # AF_NETLINK: netavark configures bridges and routes; inherited by the container too.
-        RestrictAddressFamilies = [ "AF_UNIX AF_INET AF_INET6 AF_NETLINK" ];
         # Capabilities rootful podman, crun and netavark use, plus the container's own set;
         # everything else (modules, raw I/O, clock, boot, MAC, audit control, BPF, ...) is dropped.
         CapabilityBoundingSet = [
@@ -379,16 +378,119 @@ let
         ]
         # conmon holds the published host port open; below 1024 that needs the privilege.
         ++ optional (inst.port < 1024) "CAP_NET_BIND_SERVICE";
-        DevicePolicy = "closed";
-        DeviceAllow = optionals (usesNvidia inst) [
-          "char-nvidiactl rw"
-          "char-nvidia-frontend rw"
-          "char-nvidia-uvm rw"
-          "char-nvidia-caps rw"
-        ];
+        DeviceAllow = nvidiaDevices;
         # Traffic reaches the container through netavark's DNAT, not through this unit's sockets.
         IPAddressDeny = "any";
+      };
+
+      # Rootless podman: the user's own uid outside, a user namespace of its subordinate ids inside.
+      # Every podman of a user joins the user and mount namespaces of its pause process, so
+      # `userNamespace` (ExecStartPre, below) creates that process outside this sandbox, where the
+      # setuid newuidmap/newgidmap can map the ids. The podman here then needs no host privilege at
+      # all, and its file-system view after joining is the host's, limited by the user's own
+      # permissions; the mount-namespace directives below bind it only until it joins (see
+      # docs/hardening.md).
+      rootlessHardening = {
+        User = inst.user;
+        Group = inst.user;
+        ExecStartPre = [ "+${execLine userNamespace}" ];
+        # Like nixpkgs' oci-containers for rootless --sdnotify=healthy: podman manages cgroups below.
+        Delegate = true;
+        ReadWritePaths = [
+          # container storage (overlay layers, bolt_state.db) and podman's configuration
+          rootlessHome
+          # podman's temporary files during image load/commit
+          "/var/tmp"
+          cacheDir
+        ];
+        # tmpfs instead of true: hides /home and /root but keeps /run/user, bound back in below
+        ProtectHome = "tmpfs";
+        # podman's runtime state, the user manager's bus (health-check timers), pasta's files
+        BindPaths = [ userRuntimeDir ];
+        NoNewPrivileges = true;
+        # Empty: no host capabilities. Inside the user namespace podman, crun and pasta get a full
+        # set of their own (the kernel resets the bounding set on entering a user namespace).
+        CapabilityBoundingSet = "";
+        # Rootless crun only bind-mounts device nodes (no mknod, no setuid files on the host).
+        RestrictSUIDSGID = true;
+        # Rootless podman writes no host sysctls (pasta, not netavark, sets up the network).
+        ProtectKernelTunables = true;
+        # The container's cgroup is a scope of the user's manager, created over D-Bus.
+        ProtectControlGroups = true;
+        ProcSubset = "pid";
+        PrivateMounts = true;
+        # Device nodes reach the container by bind mounts in the pause process's namespaces.
+        PrivateDevices = true;
+        # pasta (rootless networking) opens /dev/net/tun
+        DeviceAllow = [ "/dev/net/tun rw" ] ++ nvidiaDevices;
+        # no IPAddressDeny: pasta relays published-port and outbound (model download) traffic
+        # through this unit's own sockets
+        RemoveIPC = true;
+      };
+
+      # Run as root without the sandbox ("+"), dropping to the user: create the user's namespaces
+      # (podman's pause process) if they do not exist yet, or just join them.
+      userNamespace = [
+        setpriv
+        "--reuid=${uid}"
+        "--regid=${uid}"
+        "--init-groups"
+        podman
+        "unshare"
+        "true"
+      ];
+
+      nvidiaDevices = optionals (usesNvidia inst) [
+        "char-nvidiactl rw"
+        "char-nvidia-frontend rw"
+        "char-nvidia-uvm rw"
+        "char-nvidia-caps rw"
+      ];
+
+      hardening = {
+        ProtectSystem = "strict";
+        PrivateTmp = true;
+        ProtectKernelLogs = true;
+        # Networking modules are preloaded (boot.kernelModules / modules-load.d).
+        ProtectKernelModules = true;
+        # false (rootful): netavark writes net.ipv4.ip_forward and per-interface sysctls (EROFS otherwise)
+        ProtectKernelTunables = false;
+        # false: crun creates the container's cgroup
+        ProtectControlGroups = false;
+        # false: crun sets the container's hostname (sethostname EPERM otherwise)
+        ProtectHostname = false;
+        # false (rootful): crun mknods /dev/null & co. in the container (EPERM with a private /dev)
+        PrivateDevices = false;
+        # false: podman maps the container's network namespace into the host's
+        PrivateNetwork = false;
+        # false: rootful overlay mounts need the real root (EPERM in a user namespace); rootless
+        # podman makes its own user namespace from the subordinate ids, which a private one lacks
+        PrivateUsers = false;
+        ProtectClock = true;
+        ProtectProc = "invisible";
+        # false (rootful): crun then fails to set up the container's /dev ("cannot resolve `null`
+        # under rootfs", measured in the VM with podman 5.4 / crun 1.21)
+        RestrictSUIDSGID = false;
+        RestrictRealtime = true;
+        LockPersonality = true;
+        SystemCallArchitectures = "native";
+        # A deny list (not @system-service, which kills podman with SIGSYS); inherited by the
+        # container's processes, so only groups no inference server needs.
+        SystemCallFilter = [ "~@clock @cpu-emulation @debug @module @obsolete @reboot @swap @raw-io" ];
+        SystemCallErrorNumber = "EPERM";
+        # AF_NETLINK: netavark configures bridges and routes; inherited by the container too.
+        # AF_NETLINK: netavark (rootful) and pasta (rootless) configure interfaces and routes;
+        # inherited by the container too.
+        RestrictAddressFamilies = [ "AF_UNIX AF_INET AF_INET6 AF_NETLINK" ];
+        DevicePolicy = "closed";
         UMask = "0077";
+      }
+      // (if rootless then rootlessHardening else rootfulHardening);
+
+      # What a rootless unit needs from the user's systemd manager and its runtime directory.
+      rootlessEnvironment = optionalAttrs rootless {
+        HOME = rootlessHome;
+        XDG_RUNTIME_DIR = userRuntimeDir;
       };
 
       # The container: no capabilities (TGI runs as root inside the image, see TGI #3082, but needs
@@ -411,15 +513,19 @@ let
           "${imageUnitName}.service"
         ]
         # The CDI spec must exist before a GPU container starts (nixpkgs #353059).
-        ++ optional (usesNvidia inst) nvidiaCdiGenerator;
+        ++ optional (usesNvidia inst) nvidiaCdiGenerator
+        ++ optional rootless userManager;
         wants = [ "network-online.target" ] ++ optional (usesNvidia inst) nvidiaCdiGenerator;
-        requires = [ "${imageUnitName}.service" ];
+        # The user manager runs podman's health-check timers, without which --sdnotify=healthy
+        # never reports ready (podman #12778).
+        requires = [ "${imageUnitName}.service" ] ++ optional rootless userManager;
         partOf = [ ];
         wantedBy = [ "multi-user.target" ];
         environment = {
           # Lets podman attribute the container to this unit (and its health-check timers).
           PODMAN_SYSTEMD_UNIT = "%n";
-        };
+        }
+        // rootlessEnvironment;
         unitConfig = {
           # Back off instead of hammering a broken model forever; `systemctl reset-failed` re-arms.
           StartLimitIntervalSec = "6h";
@@ -447,6 +553,7 @@ let
             ])
           ];
           RuntimeDirectory = unitName;
+          RuntimeDirectoryMode = "0700";
           # Only podman gets SIGTERM; it forwards it to the container and waits for a clean exit.
           KillMode = "mixed";
           # 143 = 128 + SIGTERM: podman's exit status after a requested stop.
@@ -459,18 +566,21 @@ let
           RestartSteps = 5;
           RestartMaxDelaySec = "5min";
         }
-        // hardening;
+        // hardening
+        // optionalAttrs (rootless && inst.environmentFile != null) {
+          ExecStartPre = hardening.ExecStartPre ++ [ "+${copyEnvFile}" ];
+        };
       };
 
       imageUnit = {
         description = "Container image for Hugging Face TGI instance ${name}";
         documentation = [ ];
-        after = optionals (inst.imageFile == null) [ "network-online.target" ];
+        after = optionals (inst.imageFile == null) [ "network-online.target" ] ++ optional rootless userManager;
         wants = optionals (inst.imageFile == null) [ "network-online.target" ];
-        requires = [ ];
+        requires = optional rootless userManager;
         partOf = [ ];
         wantedBy = [ ];
-        environment = { };
+        environment = rootlessEnvironment;
         unitConfig = { };
         serviceConfig = {
           Type = "oneshot";
@@ -489,11 +599,15 @@ let
           "IPAddressDeny"
         ]
         // {
-          ReadWritePaths = [
-            "/var/lib/containers"
-            "/run"
-            "/var/tmp"
-          ];
+          ReadWritePaths =
+            if rootless then
+              rootlessHardening.ReadWritePaths
+            else
+              [
+                "/var/lib/containers"
+                "/run"
+                "/var/tmp"
+              ];
         };
       };
     in
@@ -506,17 +620,39 @@ let
         cacheDir
         cidFile
         cdiDevices
+        rootless
         ;
       inherit (inst) image port listenAddress;
+      # Who runs this instance's podman (null: root); `podman` commands about its container run as them.
+      podmanUser =
+        if rootless then
+          {
+            name = inst.user;
+            inherit (inst) uid;
+            home = rootlessHome;
+          }
+        else
+          null;
       serviceName = "${unitName}.service";
       podmanArgs = podmanRunArgs;
       launcherArgs = launcherArgs inst;
       needsNvidia = usesNvidia inst;
       firewallPorts = optional inst.openFirewall inst.port;
-      tmpfilesRules = unique [
-        "d ${stateRoot} 0755 root root - -"
-        "d ${cacheDir} 0750 root root - -"
-      ];
+      tmpfilesRules = unique (
+        [ "d ${stateRoot} 0755 root root - -" ]
+        ++ optionals rootless [
+          "d ${stateRoot}/.rootless 0755 root root - -"
+          "d ${rootlessHome} 0700 ${owner} - -"
+        ]
+        ++ [ "d ${cacheDir} 0750 ${owner} - -" ]
+      );
+      # The system user a rootless instance runs as (the NixOS module and the VM harness create it).
+      users = optionalAttrs rootless {
+        ${inst.user} = {
+          uid = inst.uid;
+          home = rootlessHome;
+        };
+      };
       units = {
         ${unitName} = mainUnit;
         ${imageUnitName} = imageUnit;
@@ -534,10 +670,12 @@ rec {
       instances,
       podman,
       shell ? "/bin/sh",
+      # util-linux's setpriv, for the rootless units' ExecStartPre
+      setpriv ? "/usr/bin/setpriv",
     }:
     let
       enabled = filterAttrs (_: inst: inst.enable) instances;
-      facts = builtins.mapAttrs (instanceFacts { inherit podman shell; }) enabled;
+      facts = builtins.mapAttrs (instanceFacts { inherit podman shell setpriv; }) enabled;
       all = map (name: facts.${name}) (sort builtins.lessThan (attrNames facts));
       units = foldl' (acc: f: acc // f.units) { } all;
     in
@@ -552,5 +690,7 @@ rec {
       firewallPorts = unique (concatMap (f: f.firewallPorts) all);
       needsNvidia = builtins.any (f: f.needsNvidia) all;
       needsCdi = builtins.any (f: f.cdiDevices != [ ]) all;
+      # user name -> { uid, home } for rootless instances (the schema ensures one uid per user).
+      users = foldl' (acc: f: acc // f.users) { } all;
     };
 }

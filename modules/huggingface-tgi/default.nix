@@ -35,6 +35,7 @@ let
     inherit (cfg) instances;
     podman = lib.getExe cfg.podmanPackage;
     shell = pkgs.runtimeShell;
+    setpriv = "${pkgs.util-linux}/bin/setpriv";
   };
 
   enabled = filterAttrs (_: inst: inst.enable) cfg.instances;
@@ -69,6 +70,14 @@ let
         message = "${optionPath name "model"} must be a Hugging Face model id (owner/name) or an absolute path to local weights.";
       }
       {
+        assertion = (inst.user == null) == (inst.uid == null);
+        message = "${optionPath name "user"} and ${optionPath name "uid"} go together (rootless podman needs the user's fixed uid); set both or neither.";
+      }
+      {
+        assertion = inst.user == null || inst.port >= 1024;
+        message = "${optionPath name "port"} (${toString inst.port}) is privileged, but the instance runs rootless as ${inst.user}; use a port of 1024 or more, or unset ${optionPath name "user"}.";
+      }
+      {
         assertion = filter (n: builtins.match "(.*_)?(TOKEN|SECRET|PASSWORD|API_KEY)" (lib.toUpper n) != null) (
           attrNames inst.environment
         ) == [ ];
@@ -77,6 +86,9 @@ let
     ];
 
   portsInUse = mapAttrsToList (_: inst: inst.port) enabled;
+  rootless = filterAttrs (_: inst: inst.user != null) enabled;
+  rootlessUsers = mapAttrsToList (_: inst: inst.user) rootless;
+  rootlessUids = mapAttrsToList (_: inst: inst.uid) rootless;
 in
 {
   # Prometheus scrape jobs and Open WebUI endpoints for the instances.
@@ -114,6 +126,10 @@ in
     {
       assertions = concatMap (name: instanceAssertions name cfg.instances.${name}) (attrNames enabled) ++ [
         {
+          assertion = length rootlessUsers == length (unique rootlessUsers) && length rootlessUids == length (unique rootlessUids);
+          message = "services.huggingface-tgi.instances: two rootless instances share a user or uid (users: ${toString rootlessUsers}; uids: ${toString rootlessUids}); give each rootless instance its own user and uid.";
+        }
+        {
           assertion = length portsInUse == length (unique portsInUse);
           message = "services.huggingface-tgi.instances: two enabled instances use the same port (ports: ${toString portsInUse}); give each instance its own port.";
         }
@@ -134,8 +150,6 @@ in
         inherit (unit)
           description
           documentation
-          after
-          wants
           requires
           partOf
           wantedBy
@@ -143,12 +157,32 @@ in
           unitConfig
           serviceConfig
           ;
+        # Rootless units: lingering (the user manager) is enabled by linger-users.service.
+        after = unit.after ++ optional (unit.serviceConfig ? User) "linger-users.service";
+        wants = unit.wants ++ optional (unit.serviceConfig ? User) "linger-users.service";
         path = [
           cfg.podmanPackage
           # mount, unshare: ExecStopPost re-attaches a dead conmon's network namespace (core.nix).
           pkgs.util-linux
-        ];
+        ]
+        # Rootless podman maps its subordinate ids with the setuid newuidmap/newgidmap wrappers.
+        ++ optional (unit.serviceConfig ? User) "/run/wrappers";
       }) evaluated.units;
+
+      # Rootless instances' users: a fixed uid (the units name user@<uid>.service), subordinate
+      # ids for the container's user namespace, and lingering so the user manager (which runs
+      # podman's health-check timers) is up at boot.
+      users.users = mapAttrs (user: u: {
+        isSystemUser = true;
+        group = user;
+        inherit (u) uid home;
+        # tmpfiles creates the home (0700) before the units start
+        createHome = false;
+        autoSubUidGidRange = true;
+        linger = true;
+        description = "Rootless podman for Hugging Face TGI";
+      }) evaluated.users;
+      users.groups = mapAttrs (_: u: { gid = u.uid; }) evaluated.users;
 
       systemd.tmpfiles.rules = evaluated.tmpfilesRules;
 

@@ -182,4 +182,16 @@ in
     example = [ "--memory=64g" ];
     description = "Extra `podman run` options, placed before the image. They can weaken the container's hardening.";
   };
+  user = mkOption {
+    type = types.nullOr types.str;
+    default = null;
+    example = "tgi-chat";
+    description = "Run this instance's podman **rootless** as this system user, which the module creates with its own group, a subordinate uid/gid range and lingering (its systemd user manager runs podman's health checks). Container storage then lives in `/var/lib/huggingface-tgi/.rootless/<user>`; the root-only environment file reaches podman as a user-only copy in the unit's runtime directory. One user per rootless instance; the port must be >= 1024. `null`: rootful podman (the default). Requires `uid`. See docs/hardening.md for both exposure scores.";
+  };
+  uid = mkOption {
+    type = types.nullOr (types.ints.between 1 2147483646);
+    default = null;
+    example = 2001;
+    description = "The fixed numeric uid (and gid) of `user`: the unit names `user@<uid>.service` and `/run/user/<uid>`. Required with `user`; unique per rootless instance.";
+  };
 }

@@ -24,8 +24,12 @@ args = st.lists(
 
 
 @st.composite
-def instances(draw: st.DrawFn, port: int) -> dict[str, Any]:
+def instances(draw: st.DrawFn, port: int, index: int = 0) -> dict[str, Any]:
     inst: dict[str, Any] = {"model": draw(model_ids), "port": port}
+    if port >= 1024 and draw(st.booleans()):
+        # Rootless: one user (and uid) per instance.
+        inst["user"] = f"tgi-user{index}"
+        inst["uid"] = 3000 + index
     if draw(st.booleans()):
         inst["listenAddress"] = draw(addresses)
     selected = draw(gpus)
@@ -61,4 +65,6 @@ def instances(draw: st.DrawFn, port: int) -> dict[str, Any]:
 def specs(draw: st.DrawFn, max_instances: int = 4) -> dict[str, Any]:
     chosen = draw(st.lists(names, min_size=1, max_size=max_instances, unique=True))
     ports = draw(st.lists(st.integers(1, 65535), min_size=len(chosen), max_size=len(chosen), unique=True))
-    return {"instances": {n: draw(instances(p)) for n, p in zip(chosen, ports, strict=True)}}
+    return {
+        "instances": {n: draw(instances(p, i)) for i, (n, p) in enumerate(zip(chosen, ports, strict=True))}
+    }

@@ -68,8 +68,20 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         assert facts["needsNvidia"] == bool(inst.gpus)
 
         # Secrets only by reference: the env file path, never a value, never in `environment`.
+        # Rootless podman cannot read the root-only file: root copies it, user-only, into the
+        # unit's runtime directory before the start.
         env_files = [a for a in argv if a.startswith("--env-file=")]
-        assert env_files == ([f"--env-file={inst.environment_file}"] if inst.environment_file else [])
+        text = result.unit_files[f"{unit}.service"]
+        copy = f"/run/{unit}/environment"
+        if not inst.environment_file:
+            assert env_files == []
+        elif inst.user:
+            assert env_files == [f"--env-file={copy}"]
+            pre = split_exec(unit_lines(text, "ExecStartPre")[-1].removeprefix("+"))
+            assert pre[:2] == ["/bin/sh", "-c"] and pre[3:] == [inst.environment_file, copy, inst.user]
+            assert "install -m 0400" in pre[2]
+        else:
+            assert env_files == [f"--env-file={inst.environment_file}"]
         assert not any("HF_TOKEN" in a or TOKEN in a for a in argv)
 
         # Launcher args follow the image; the model id is passed; extraArgs come last.
@@ -85,15 +97,38 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         cache = inst.cache_dir or f"/var/lib/huggingface-tgi/{name}"
         assert facts["cacheDir"] == cache
         assert f"--volume={cache}:/data:rw" in argv
-        assert f"d {cache} 0750 root root - -" in result.tmpfiles_rules
+        owner = f"{inst.user} {inst.user}" if inst.user else "root root"
+        assert f"d {cache} 0750 {owner} - -" in result.tmpfiles_rules
 
         # The unit file's ExecStart is exactly podman + argv after systemd unquoting.
-        text = result.unit_files[f"{unit}.service"]
         (exec_start,) = unit_lines(text, "ExecStart")
         assert split_exec(exec_start) == ["/usr/bin/podman", *argv]
         assert "Type=notify" in text and "--sdnotify=healthy" in argv
-        assert unit_lines(text, "Requires") == [f"{unit}-image.service"]
         assert TOKEN not in text
+
+        # Rootless: both units run as the user, need its manager and write only its own paths.
+        image_text = result.unit_files[f"{unit}-image.service"]
+        if inst.user:
+            home = f"/var/lib/huggingface-tgi/.rootless/{inst.user}"
+            assert result.users[inst.user] == {"uid": inst.uid, "home": home}
+            assert f"d {home} 0700 {owner} - -" in result.tmpfiles_rules
+            assert unit_lines(text, "Requires") == [f"{unit}-image.service user@{inst.uid}.service"]
+            for t in (text, image_text):
+                assert unit_lines(t, "User") == [inst.user] and unit_lines(t, "Group") == [inst.user]
+                assert unit_lines(t, "ReadWritePaths") == [home, "/var/tmp", cache]
+                # No host capabilities; the user namespace is made outside the sandbox ("+").
+                assert unit_lines(t, "CapabilityBoundingSet") == [""]
+                assert unit_lines(t, "NoNewPrivileges") == ["true"]
+                assert unit_lines(t, "ExecStartPre")[0] == (
+                    f"+/usr/bin/setpriv --reuid={inst.uid} --regid={inst.uid} --init-groups "
+                    "/usr/bin/podman unshare true"
+                )
+                assert f'Environment="XDG_RUNTIME_DIR=/run/user/{inst.uid}"' in t
+        else:
+            assert unit_lines(text, "Requires") == [f"{unit}-image.service"]
+            assert "User=" not in text and "User=" not in image_text
+    rootless_users = {i.user for i in enabled.values() if i.user}
+    assert set(result.users) == rootless_users
 
     assert sorted(result.firewall_ports) == sorted(i.port for i in enabled.values() if i.open_firewall)
 

@@ -109,6 +109,12 @@ def test_valid_instances(overrides: dict[str, Any], expected: None) -> None:
         ({"extraArgs": ["a\nb"]}, ["instances.main.extraArgs", "newlines"]),
         ({"pull": "sometimes"}, ["instances.main.pull"]),
         ({"maxConcurrentRequests": 0}, ["instances.main.maxConcurrentRequests"]),
+        ({"user": "tgi"}, ["instances.main", "user and uid go together"]),
+        ({"uid": 2001}, ["instances.main", "user and uid go together"]),
+        ({"user": "root", "uid": 2001}, ["instances.main.user", "not root"]),
+        ({"user": "Bad User", "uid": 2001}, ["instances.main.user", "lowercase"]),
+        ({"user": "tgi", "uid": 0}, ["instances.main.uid", "greater than or equal to 1"]),
+        ({"user": "tgi", "uid": 2001, "port": 80}, ["port 80 is privileged", "1024 or more"]),
     ],
 )
 def test_invalid_instances(overrides: dict[str, Any], fragments: list[str]) -> None:
@@ -138,6 +144,27 @@ def test_good_instance_names(name: str) -> None:
 def test_shared_port_names_both_instances() -> None:
     message = error_of({"instances": {"one": dict(BASE), "two": dict(BASE)}})
     assert "'one'" in message and "'two'" in message and "port 8080" in message
+
+
+@pytest.mark.parametrize(
+    ("two", "words"),
+    [
+        ({"user": "tgi", "uid": 2002}, ["'one'", "'two'", "user 'tgi'", "its own user"]),
+        ({"user": "tgi-b", "uid": 2001}, ["'one'", "'two'", "uid 2001", "its own uid"]),
+    ],
+)
+def test_rootless_instances_need_their_own_user_and_uid(two: dict[str, Any], words: list[str]) -> None:
+    one_ = {**BASE, "user": "tgi", "uid": 2001}
+    message = error_of({"instances": {"one": one_, "two": {**BASE, "port": 8081, **two}}})
+    for word in words:
+        assert word in message, message
+
+
+def test_rootless_and_rootful_instances_mix() -> None:
+    spec = parse_spec(
+        {"instances": {"one": {**BASE, "user": "tgi", "uid": 2001}, "two": {**BASE, "port": 8081}}}
+    )
+    assert spec.instances["one"].user == "tgi" and spec.instances["two"].user is None
 
 
 def test_disabled_instance_may_share_a_port() -> None:

@@ -233,6 +233,15 @@ def _socket_owner(host: Host, inode: str) -> str | None:
     return None
 
 
+def podman_argv(facts: Mapping[str, Any]) -> list[str]:
+    """podman as the instance's podman user: root's podman does not see a rootless instance's container."""
+    user = facts.get("podmanUser")
+    if not user:
+        return ["podman"]
+    return ["runuser", "-u", str(user["name"]), "--", "env", f"HOME={user['home']}",
+            f"XDG_RUNTIME_DIR=/run/user/{user['uid']}", "podman"]
+
+
 def check_port(host: Host, name: str, facts: Mapping[str, Any], sockets: list[Listener]) -> Finding:
     port = int(facts["port"])
     wanted = ipaddress.ip_address(facts["listenAddress"])
@@ -243,7 +252,7 @@ def check_port(host: Host, name: str, facts: Mapping[str, Any], sockets: list[Li
     if not clashes:
         return Finding("ok", "port", name, f"nothing else listens on {wanted}:{port}")
     container = str(facts["containerName"])
-    published = host.run(["podman", "port", container])
+    published = host.run([*podman_argv(facts), "port", container])
     if published.returncode == 0 and re.search(rf":{port}\b", published.stdout):
         return Finding("ok", "port", name, f"port {port} is held by our container {container}")
     owner = _socket_owner(host, clashes[0].inode) or f"socket inode {clashes[0].inode}"

@@ -89,6 +89,11 @@ class CoreResult:
     def firewall_ports(self) -> list[int]:
         return list(self.raw["firewallPorts"])
 
+    @property
+    def users(self) -> dict[str, dict[str, Any]]:
+        """Rootless instances' system users: name -> {"uid", "home"}."""
+        return dict(self.raw["users"])
+
 
 def core_input(spec: Spec, podman: str = DEFAULT_PODMAN, shell: str = DEFAULT_SHELL) -> dict[str, Any]:
     return {

@@ -27,6 +27,8 @@ from .spec import parse_spec, spec_toml
 VM_PODMAN = "/usr/bin/podman"
 # Where both drivers put the deployed spec on the machine (for `tgi-nix doctor` and friends).
 SPEC_PATH = "/etc/tgi-nix/spec.toml"
+# The fake CDI device's node (fixtures.json): a character device like /dev/null (1:3) on the host.
+FAKE_GPU_NODE = "/dev/fakegpu0"
 
 
 def tests_dir() -> Path:
@@ -72,12 +74,14 @@ def load_scenario(name: str) -> Scenario:
 
 def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
     """Install the scenario's units into a booted machine and start them as boot would."""
-    from .vm import install_cli, install_units, tag_mock_image
+    from .vm import create_rootless_users, install_cli, install_units, tag_mock_image, tag_mock_image_as
 
     fx = fixtures()
     core = evaluate(scenario.spec, podman=VM_PODMAN, shell="/bin/sh")
     render_dir = workdir / "units"
     write_tree_atomic(render_dir, render_unit_tree(core))
+    # Users first: the tmpfiles rules chown the rootless instances' directories to them.
+    create_rootless_users(machine, core.users)
     install_units(machine, render_dir)
     # Like the NixOS tests: the CLI on the machine, the deployed spec at SPEC_PATH.
     install_cli(machine, project_root())
@@ -87,6 +91,9 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
 
     for image in sorted({inst.image for inst in scenario.spec.enabled().values()} | {DEFAULT_IMAGE}):
         tag_mock_image(machine, image)
+    for inst in scenario.spec.enabled().values():
+        if inst.user is not None:
+            tag_mock_image_as(machine, inst.user, core.users, [inst.image])
 
     token_file = workdir / "token.env"
     token_file.write_text(f"HF_TOKEN={fx['token']}\n")
@@ -101,6 +108,8 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
     if scenario.options.get("fakeCdi"):
         cdi = workdir / "example-gpu.json"
         cdi.write_text(json.dumps(fx["fakeCdiSpec"], indent=2))
+        # The fake device node exists on the host, as /dev/nvidia* do (rootless crun bind-mounts it).
+        machine.succeed(f"[ -e {FAKE_GPU_NODE} ] || mknod -m 0666 {FAKE_GPU_NODE} c 1 3")
         machine.succeed("install -d -m 0755 /etc/cdi")
         machine.copy_from_host(cdi, "/etc/cdi/example-gpu.json")
 

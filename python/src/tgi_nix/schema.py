@@ -20,6 +20,10 @@ UNIT_PREFIX = "huggingface-tgi-"
 # Instance names become `huggingface-tgi-<name>.service`, the container name and (render-k8s)
 # Kubernetes object names, so they follow the strictest of those: an RFC 1035 label.
 INSTANCE_NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+# A system user name that useradd (shadow) and NixOS accept: 1-32 characters.
+USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# uid 0 is root; stay below 2**31 (some tools keep uids in signed ints).
+MAX_UID = 2**31 - 2
 # Hugging Face repo ids: owner/name, letters, digits, '-', '_', '.'; no '--' or '..'.
 MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
@@ -267,6 +271,27 @@ class Instance(BaseModel):
         examples=[["--memory=64g"]],
     )
 
+    user: str | None = Field(
+        None,
+        description=(
+            "Run this instance's podman **rootless** as this system user, which the module creates with its own "
+            "group, a subordinate uid/gid range and lingering (its systemd user manager runs podman's health "
+            "checks). Container storage then lives in `/var/lib/huggingface-tgi/.rootless/<user>`; the "
+            "root-only environment file reaches podman as a user-only copy in the unit's runtime directory. "
+            "One user per rootless instance; the port must be >= 1024. `null`: rootful podman (the default). "
+            "Requires `uid`. See docs/hardening.md for both exposure scores."
+        ),
+        examples=["tgi-chat"],
+    )
+    uid: Annotated[int, Field(ge=1, le=MAX_UID)] | None = Field(
+        None,
+        description=(
+            "The fixed numeric uid (and gid) of `user`: the unit names `user@<uid>.service` and "
+            "`/run/user/<uid>`. Required with `user`; unique per rootless instance."
+        ),
+        examples=[2001],
+    )
+
     # ---- field rules -------------------------------------------------------------------------
 
     @field_validator("model")
@@ -361,6 +386,16 @@ class Instance(BaseModel):
     def _check_cache_dir(cls, value: str | None) -> str | None:
         return None if value is None else _absolute_path(value, "cacheDir", allow_store=False)
 
+    @field_validator("user")
+    @classmethod
+    def _check_user(cls, value: str | None) -> str | None:
+        if value is not None and (not USER_NAME_RE.match(value) or value == "root"):
+            raise ValueError(
+                f"user {value!r} is not a usable system user name: use 1-32 lowercase letters, digits, '_' "
+                "and '-', starting with a letter or '_', and not root (null means rootful podman)"
+            )
+        return value
+
     @field_validator("environment")
     @classmethod
     def _check_environment(cls, value: dict[str, str]) -> dict[str, str]:
@@ -410,6 +445,15 @@ class Instance(BaseModel):
             )
         if self.num_shard is not None and self.num_shard > 1 and not self.gpus:
             raise ValueError(f"numShard ({self.num_shard}) needs GPUs; set gpus or remove numShard")
+        if (self.user is None) != (self.uid is None):
+            raise ValueError(
+                "user and uid go together (rootless podman needs the user's fixed uid); set both or neither"
+            )
+        if self.user is not None and self.port < 1024:
+            raise ValueError(
+                f"port {self.port} is privileged, but a rootless instance (user {self.user!r}) publishes its "
+                "port as that user; use a port of 1024 or more, or run rootful (remove user and uid)"
+            )
         if isinstance(self.gpus, list) and len(set(self.gpus)) != len(self.gpus):
             raise ValueError(f"gpus lists an index twice ({self.gpus}); list each GPU once")
         return self
@@ -472,6 +516,26 @@ class Spec(BaseModel):
                     "give each instance its own port"
                 )
             seen[inst.port] = name
+        # One user per rootless instance: all podman processes of a user share one user and mount
+        # namespace (podman's pause process), so instances of one user would share storage locks,
+        # writable paths and failure domain.
+        by_user: dict[str, str] = {}
+        by_uid: dict[int, str] = {}
+        for name, inst in self.enabled().items():
+            if inst.user is None or inst.uid is None:
+                continue
+            if inst.user in by_user:
+                raise ValueError(
+                    f"instances {by_user[inst.user]!r} and {name!r} both run rootless as user {inst.user!r}; "
+                    "give each rootless instance its own user (and uid)"
+                )
+            if inst.uid in by_uid:
+                raise ValueError(
+                    f"instances {by_uid[inst.uid]!r} and {name!r} both use uid {inst.uid}; "
+                    "give each rootless instance's user its own uid"
+                )
+            by_user[inst.user] = name
+            by_uid[inst.uid] = name
         return self
 
     def enabled(self) -> dict[str, Instance]:

@@ -13,7 +13,14 @@ from .host import ensure_host_tools
 from .image import VmImage, ensure_image, image_key
 from .machine import Machine
 from .mockimage import IMAGE_REF as MOCK_IMAGE_REF
-from .provision import install_cli, install_units, reimport_mock_image, tag_mock_image
+from .provision import (
+    create_rootless_users,
+    install_cli,
+    install_units,
+    reimport_mock_image,
+    tag_mock_image,
+    tag_mock_image_as,
+)
 
 __all__ = [
     "HostToolsMissing",
@@ -24,6 +31,7 @@ __all__ = [
     "RequestedAssertionFailed",
     "VmError",
     "VmImage",
+    "create_rootless_users",
     "ensure_host_tools",
     "ensure_image",
     "image_key",
@@ -35,4 +43,5 @@ __all__ = [
     "start_all",
     "subtest",
     "tag_mock_image",
+    "tag_mock_image_as",
 ]

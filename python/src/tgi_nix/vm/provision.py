@@ -37,6 +37,49 @@ def tag_mock_image(machine: Machine, image_ref: str) -> None:
     machine.succeed(f"podman tag {IMAGE_REF} {shlex.quote(image_ref)}")
 
 
+# Subordinate ids for rootless users: 65536 per user from here on (NixOS's autoSubUidGidRange
+# allocates the same size from 100000; any free range works).
+SUBID_BASE = 200000
+SUBID_COUNT = 65536
+
+
+def create_rootless_users(machine: Machine, users: dict[str, dict[str, object]]) -> None:
+    """Create the core's rootless users as NixOS's module does: system user and group with the fixed
+    uid, a subordinate uid/gid range and lingering (the user manager must run before the units)."""
+    for index, name in enumerate(sorted(users)):
+        uid = int(str(users[name]["uid"]))
+        home = shlex.quote(str(users[name]["home"]))
+        first = SUBID_BASE + index * SUBID_COUNT
+        subids = f"{first}-{first + SUBID_COUNT - 1}"
+        machine.succeed(
+            f"groupadd --system --gid {uid} {name}",
+            f"useradd --system --uid {uid} --gid {uid} --home-dir {home} --no-create-home "
+            f"--shell /usr/sbin/nologin {name}",
+            f"usermod --add-subuids {subids} --add-subgids {subids} {name}",
+            f"loginctl enable-linger {name}",
+        )
+        machine.wait_for_unit(f"user@{uid}.service", timeout=300)
+
+
+def tag_mock_image_as(machine: Machine, user: str, users: dict[str, dict[str, object]], refs: list[str]) -> None:
+    """Copy the mock image into a rootless user's storage (root's `podman save` | the user's `podman load`)."""
+    uid = int(str(users[user]["uid"]))
+    as_user = (
+        f"cd / && runuser -u {user} -- env HOME={shlex.quote(str(users[user]['home']))} "
+        f"XDG_RUNTIME_DIR=/run/user/{uid} podman"
+    )
+    machine.succeed(
+        f"podman save --format oci-archive -o /var/tmp/tgi-mock.tar {IMAGE_REF}",
+        f"chmod 0644 /var/tmp/tgi-mock.tar && {as_user} load -q -i /var/tmp/tgi-mock.tar",
+        "rm -f /var/tmp/tgi-mock.tar",
+        *(f"{as_user} tag {IMAGE_REF} {shlex.quote(ref)}" for ref in refs),
+        timeout=600,
+    )
+    # That podman left its pause process (holder of the user's namespaces) in this root shell's
+    # unrestricted mount namespace; end it so the units start theirs, as after a boot.
+    machine.succeed(f"pid=$(cat /run/user/{uid}/libpod/tmp/pause.pid 2>/dev/null) && kill $pid || true")
+
+
 def reimport_mock_image(machine: Machine, image_ref: str = IMAGE_REF) -> None:
     """Import the mock again from /opt/tgi-mock.tar (~30 s under TCG), e.g. for imageFile tests."""
     machine.succeed(f"tgi-mock-import {shlex.quote(image_ref)} >/dev/null", timeout=600)
