@@ -17,6 +17,7 @@ import pytest
 from tgi_nix.vm import (
     MOCK_IMAGE_REF,
     Machine,
+    MachineError,
     MachineTimeout,
     RequestedAssertionFailed,
     ensure_image,
@@ -206,6 +207,15 @@ def test_crash_reboot_shutdown(tmp_path: Path) -> None:
         m.shutdown()
         assert not m.is_up()
         assert m.process is not None and m.process.returncode == 0
+
+
+def test_a_guest_dying_in_early_boot_is_booted_once_more(capsys: pytest.CaptureFixture[str]) -> None:
+    # init exits at once -> kernel panic -> QEMU exits (-no-reboot): the boot is retried once, then fails.
+    with Machine(name="panicky", kernel_params="init=/bin/false") as m, pytest.raises(MachineError) as info:
+        m.start()
+    assert "no root shell" in str(info.value)
+    assert capsys.readouterr().err.count("the guest died while booting") == 1
+    assert m.process is not None and m.process.poll() is not None
 
 
 HEALTHY_UNIT = """[Service]
