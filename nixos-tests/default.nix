@@ -35,6 +35,7 @@ let
       ) raw.instances;
       deployed = lib.filterAttrs (_: inst: inst.enable or true) instances;
       envFiles = lib.unique (lib.concatMap (inst: lib.optional (inst ? environmentFile) inst.environmentFile) (builtins.attrValues deployed));
+      keyFiles = lib.unique (lib.concatMap (inst: lib.optional (inst ? apiKeyFile) inst.apiKeyFile) (builtins.attrValues deployed));
     in
     pkgs.testers.runNixOSTest {
       name = "huggingface-tgi-${name}";
@@ -58,7 +59,11 @@ let
           system.activationScripts.tgi-test-secrets = lib.concatMapStrings (file: ''
             install -d -m 0700 -o root -g root ${dirOf file}
             (umask 077; printf 'HF_TOKEN=%s\n' '${fixtures.token}' > ${file})
-          '') envFiles;
+          '') envFiles
+          + lib.concatMapStrings (file: ''
+            install -d -m 0700 -o root -g root ${dirOf file}
+            (umask 077; printf '%s\n' '${fixtures.apiKey}' > ${file})
+          '') keyFiles;
           environment.etc =
             {
               # The deployed spec, where the Debian harness puts it too (scenarios.SPEC_PATH).
@@ -74,6 +79,7 @@ let
         import json
         spec = json.loads(${builtins.toJSON (builtins.toJSON deployed)})
         TOKEN = ${builtins.toJSON fixtures.token}
+        API_KEY = ${builtins.toJSON fixtures.apiKey}
         machine.start()
       ''
       + builtins.readFile (./scenarios + "/${name}.py");

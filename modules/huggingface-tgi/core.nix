@@ -280,6 +280,21 @@ let
         envFileForPodman
         inst.user
       ];
+      # TGI's --api-key comes from API_KEY in its environment: root turns the key file's first line
+      # into a user-only env file at each start (printf is a shell builtin: the key is in no argv).
+      apiKeyEnvFile = "${runtimeDir}/api-key";
+      writeApiKeyEnv = execLine [
+        shell
+        "-c"
+        (concatStringsSep " " [
+          "umask 077 && IFS= read -r key < \"$0\" || [ -n \"$key\" ];"
+          "[ -n \"$key\" ] || { echo \"${unitName}: apiKeyFile $0 is missing or empty\" >&2; exit 1; };"
+          "printf 'API_KEY=%s\\n' \"$key\" > \"$1\" && chown \"$2\" \"$1\" && chmod 0400 \"$1\""
+        ])
+        inst.apiKeyFile
+        apiKeyEnvFile
+        (if rootless then "${inst.user}:${inst.user}" else "root:root")
+      ];
       owner = if rootless then "${inst.user} ${inst.user}" else "root root";
 
       podmanRunArgs =
@@ -314,6 +329,7 @@ let
         ]
         ++ optional (isLocalModel inst) "--volume=${inst.model}:${inst.model}:ro"
         ++ optional (inst.environmentFile != null) "--env-file=${envFileForPodman}"
+        ++ optional (inst.apiKeyFile != null) "--env-file=${apiKeyEnvFile}"
         ++ mapAttrsToList (k: v: "--env=${k}=${v}") inst.environment
         ++ map (d: "--device=${d}") cdiDevices
         ++ inst.extraPodmanArgs
@@ -567,8 +583,12 @@ let
           RestartMaxDelaySec = "5min";
         }
         // hardening
-        // optionalAttrs (rootless && inst.environmentFile != null) {
-          ExecStartPre = hardening.ExecStartPre ++ [ "+${copyEnvFile}" ];
+        // {
+          # "+": as root outside the sandbox, which may read the root-only secret files
+          ExecStartPre =
+            (hardening.ExecStartPre or [ ])
+            ++ optional (rootless && inst.environmentFile != null) "+${copyEnvFile}"
+            ++ optional (inst.apiKeyFile != null) "+${writeApiKeyEnv}";
         };
       };
 

@@ -109,6 +109,13 @@ in
       # Set on the unit rather than on services.open-webui.environment: defining that option would
       # replace its defaults (SCARF_NO_ANALYTICS, DO_NOT_TRACK, ...). mkDefault lets the user's own
       # services.open-webui.environment values win.
+      # The key placeholder "none" is refused by instances that demand an API key; their key must
+      # not enter the store, so the admin supplies OPENAI_API_KEYS through Open WebUI's secret file.
+      warnings = lib.concatMap (
+        name:
+        lib.optional (enabled.${name}.apiKeyFile != null)
+          "services.huggingface-tgi.instances.${name}.apiKeyFile is set, but openWebui registers it with the key \"none\"; put OPENAI_API_KEYS (keys in the order of OPENAI_API_BASE_URLS) in services.open-webui.environmentFile."
+      ) (lib.attrNames enabled);
       systemd.services.open-webui.environment = mapAttrs (_: mkDefault) {
         ENABLE_OPENAI_API = "True";
         OPENAI_API_BASE_URLS = concatStringsSep ";" openaiBaseUrls;

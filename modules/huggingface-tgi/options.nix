@@ -155,6 +155,12 @@ in
     example = "/var/lib/huggingface-tgi/secrets.env";
     description = "Root-only file (mode 0600) with `HF_TOKEN=...` and any other secret variables, read by podman (`--env-file`) at each start. Never copied into the Nix store, the unit or argv; store paths are rejected.";
   };
+  apiKeyFile = mkOption {
+    type = types.nullOr secretPath;
+    default = null;
+    example = "/var/lib/huggingface-tgi/api-key";
+    description = "Root-only file whose first line is the key clients must send as `Authorization: Bearer <key>` (TGI's `--api-key`). At each start root writes it as `API_KEY=...` (TGI reads that variable) to a mode-0400 file in the unit's runtime directory, which podman reads with `--env-file`; the key is never in the Nix store, the unit, argv or `systemctl show`. Store paths are rejected.";
+  };
   environment = mkOption {
     type = types.attrsOf types.str;
     default = { };

@@ -1,4 +1,4 @@
-# Globals: machine, subtest, spec, TOKEN.
+# Globals: machine, subtest, spec, TOKEN, API_KEY.
 import hashlib
 import json
 
@@ -24,3 +24,21 @@ with subtest("the token appears in no unit, property, argv, container config or 
     assert TOKEN not in inspect, "token in podman's create command, args or labels"
     assert "--env-file=/run/secrets/tgi.env" in inspect
     machine.fail("journalctl -b --no-pager | grep -F -f /run/token-pattern")
+
+
+with subtest("apiKeyFile: TGI demands the key, which appears nowhere but its files"):
+    generate = (
+        "curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' "
+        "-d '{\"inputs\":\"hi\",\"parameters\":{\"max_new_tokens\":2}}' http://127.0.0.1:8080/generate"
+    )
+    assert machine.succeed(generate).strip() == "401"
+    # The bearer header comes from a file so the key is not in curl's argv either.
+    machine.succeed("printf 'Authorization: Bearer %s\\n' \"$(cat /run/secrets/api-key)\" > /run/auth-header")
+    assert machine.succeed(generate.replace("curl ", "curl -H @/run/auth-header ")).strip() == "200"
+    assert machine.succeed("stat -c '%U %a' /run/huggingface-tgi-secret/api-key").strip() == "root 400"
+    machine.succeed("cp /run/secrets/api-key /run/key-pattern")
+    machine.fail("grep -rFl -f /run/key-pattern /etc/systemd/ /run/systemd/system/ 2>/dev/null | grep .")
+    machine.fail("systemctl show huggingface-tgi-secret.service | grep -F -f /run/key-pattern")
+    machine.fail("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -F -f /run/key-pattern")
+    machine.fail("journalctl -b --no-pager | grep -F -f /run/key-pattern")
+    assert API_KEY not in machine.succeed("podman inspect --format '{{json .Config.CreateCommand}}' huggingface-tgi-secret")

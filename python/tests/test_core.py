@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -198,3 +202,31 @@ def test_gpu_units_wait_for_the_cdi_generator() -> None:
         in unit_lines(units["huggingface-tgi-g.service"], "After")[0]
     )
     assert "nvidia-container-toolkit-cdi-generator" not in units["huggingface-tgi-c.service"]
+
+
+def test_api_key_file_becomes_a_user_only_env_file(tmp_path: Path) -> None:
+    # Run the generated ExecStartPre for real: the key file's first line becomes API_KEY=..., mode 0400.
+    spec = parse_spec({"instances": {"k": {"model": "a/b", "port": 8080, "apiKeyFile": "/run/secrets/api-key"}}})
+    result = evaluate(spec, podman="/usr/bin/podman")
+    text = result.unit_files["huggingface-tgi-k.service"]
+    argv = result.instances["k"]["podmanArgs"]
+    assert "--env-file=/run/huggingface-tgi-k/api-key" in argv
+    (pre,) = unit_lines(text, "ExecStartPre")
+    assert pre.startswith("+")
+    command = split_exec(pre.removeprefix("+"))
+    assert command[3:] == ["/run/secrets/api-key", "/run/huggingface-tgi-k/api-key", "root:root"]
+    key_file, env_file = tmp_path / "api-key", tmp_path / "run" / "api-key"
+    env_file.parent.mkdir()
+    key_file.write_text("s3cr3t key\\with $pecials\nsecond line\n")
+    owner = f"{os.getuid()}:{os.getgid()}"
+    run = subprocess.run([*command[:3], str(key_file), str(env_file), owner], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert env_file.read_text() == "API_KEY=s3cr3t key\\with $pecials\n"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o400
+    assert "s3cr3t" not in text and "s3cr3t" not in " ".join(argv)
+    # A missing (or empty) key file fails the start with a message naming it.
+    env_file.unlink()
+    key_file.write_text("")
+    run = subprocess.run([*command[:3], str(key_file), str(env_file), owner], capture_output=True, text=True)
+    assert run.returncode != 0 and f"apiKeyFile {key_file} is missing or empty" in run.stderr
+    assert not env_file.exists()

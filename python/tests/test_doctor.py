@@ -360,3 +360,21 @@ def test_cli_table_on_a_healthy_host_exits_zero(root: Path, tmp_path: Path, monk
     out = capsys.readouterr().out
     assert "huggingface-tgi-ds.service" in out and "podman 5.4.2" in out
     assert TOKEN not in out
+
+
+@pytest.mark.parametrize(
+    ("text", "mode", "level", "words"),
+    [
+        ("k3y\n", 0o600, "ok", "has a key"),
+        ("k3y\n", 0o644, "fail", "chmod 0600"),
+        ("\n", 0o600, "fail", "first line is empty"),
+        (None, 0o600, "fail", "does not exist"),
+    ],
+)
+def test_api_key_file(check: Check, root: Path, text: str | None, mode: int, level: str, words: str) -> None:
+    key_file = "/var/lib/huggingface-tgi/api-key"
+    if text is not None:
+        write(root, key_file, text, mode)
+    finding = only(check({"ds": instance(apiKeyFile=key_file)}), "api-key")
+    assert finding.level == level and words in finding.message + finding.fix
+    assert "k3y" not in finding.message + finding.fix

@@ -168,6 +168,15 @@ def test_token_secret_is_optional_only_without_environment_file(tmp_path: Path) 
     assert renamed["valueFrom"]["secretKeyRef"]["name"] == "hf"
 
 
+def test_api_key_file_becomes_a_required_secret_env(tmp_path: Path) -> None:
+    env = container(render(instance('apiKeyFile = "/run/secrets/api-key"'), tmp_path)["a"])["env"]
+    assert env[1] == {
+        "name": "API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "huggingface-tgi-token", "key": "API_KEY", "optional": False}},
+    }
+    assert [e["name"] for e in container(render(instance(), tmp_path)["a"])["env"]] == ["HF_TOKEN"]
+
+
 def test_environment_is_passed_as_plain_env(tmp_path: Path) -> None:
     env = container(render(instance('environment = { ZED = "1", ALPHA = "on" }'), tmp_path)["a"])["env"]
     assert env[1:] == [{"name": "ALPHA", "value": "on"}, {"name": "ZED", "value": "1"}]

@@ -98,6 +98,8 @@ def test_valid_instances(overrides: dict[str, Any], expected: None) -> None:
         ({"environmentFile": "secrets.env"}, ["instances.main.environmentFile", "absolute path"]),
         ({"environmentFile": "/nix/store/abc-secrets.env"}, ["environmentFile", "Nix store"]),
         ({"cacheDir": "/nix/store/x"}, ["instances.main.cacheDir", "Nix store"]),
+        ({"apiKeyFile": "/nix/store/abc-key"}, ["instances.main.apiKeyFile", "Nix store"]),
+        ({"apiKeyFile": "key.txt"}, ["instances.main.apiKeyFile", "absolute path"]),
         ({"cacheDir": "data"}, ["instances.main.cacheDir", "absolute path"]),
         ({"environment": {"HF_TOKEN": "hf_x"}}, ["HF_TOKEN looks like a secret", "environmentFile"]),
         ({"environment": {"OPENAI_API_KEY": "x"}}, ["looks like a secret"]),

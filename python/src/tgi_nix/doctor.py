@@ -149,6 +149,27 @@ def check_token_file(host: Host, path: str, subject: str) -> Finding:
     return Finding("ok", "token", subject, f"{path}: root-owned, mode {info.st_mode & 0o777:04o}, has HF_TOKEN")
 
 
+def check_api_key_file(host: Host, path: str, subject: str) -> Finding:
+    def fail(message: str, fix: str) -> Finding:
+        return Finding("fail", "api-key", subject, f"{path}: {message}", fix)
+
+    file = host.path(path)
+    if not file.is_file():
+        return fail("does not exist", f"install -m 0600 -o root /dev/null {path}; put the API key on its first line")
+    info = file.stat()
+    if info.st_uid != host.root_uid:
+        return fail(f"owned by uid {info.st_uid}, not root", f"chown root:root {path}")
+    if info.st_mode & 0o077:
+        return fail(f"mode {info.st_mode & 0o777:04o} lets other users read the key", f"chmod 0600 {path}")
+    try:
+        first = (file.read_text(encoding="utf-8", errors="replace").splitlines() or [""])[0]
+    except OSError as err:
+        return fail(f"cannot read: {err.strerror}", "run doctor as root")
+    if not first.strip():
+        return fail("its first line is empty; the unit would refuse to start", f"put the API key on the first line of {path}")
+    return Finding("ok", "api-key", subject, f"{path}: root-owned, mode {info.st_mode & 0o777:04o}, has a key")
+
+
 def check_tokens(host: Host, instances: Mapping[str, Instance]) -> list[Finding]:
     by_file: dict[str, list[str]] = {}
     findings: list[Finding] = []
@@ -159,6 +180,11 @@ def check_tokens(host: Host, instances: Mapping[str, Instance]) -> list[Finding]
             findings.append(Finding("warn", "token", name, "no environmentFile: only public, ungated models "
                                     "download without a token", "set environmentFile to a root-only HF_TOKEN file"))
     findings += [check_token_file(host, path, ", ".join(names)) for path, names in by_file.items()]
+    key_files: dict[str, list[str]] = {}
+    for name, inst in instances.items():
+        if inst.api_key_file is not None:
+            key_files.setdefault(inst.api_key_file, []).append(name)
+    findings += [check_api_key_file(host, path, ", ".join(names)) for path, names in key_files.items()]
     return findings
 
 

@@ -25,6 +25,7 @@ from .spec import load_spec
 
 CONTAINER_PORT = 80
 TOKEN_SECRET = "huggingface-tgi-token"
+API_KEY = "API_KEY"
 TOKEN_KEY = "HF_TOKEN"
 DEFAULT_CACHE_SIZE = "100Gi"
 # Kubernetes needs a finite startup budget; `startTimeout = "infinity"` gets this one.
@@ -157,6 +158,14 @@ def _env(inst: Instance, options: K8sOptions) -> list[dict[str, Any]]:
             },
         }
     ]
+    if inst.api_key_file is not None:
+        # TGI's --api-key from API_KEY, like the host's apiKeyFile; same Secret, required.
+        env.append(
+            {
+                "name": API_KEY,
+                "valueFrom": {"secretKeyRef": {"name": options.token_secret, "key": API_KEY, "optional": False}},
+            }
+        )
     env.extend({"name": key, "value": value} for key, value in sorted(inst.environment.items()))
     return env
 
@@ -342,7 +351,7 @@ def _parse_claims(ctx: click.Context, param: click.Parameter, values: tuple[str,
 @click.option("--gpus-per-instance", type=click.IntRange(min=1), default=None,
               help='GPU count for instances with gpus = "all" (default: numShard, else 1).')
 @click.option("--token-secret", default=TOKEN_SECRET, show_default=True, callback=_dns_name,
-              help=f"Secret holding the Hugging Face token under the key {TOKEN_KEY}.")
+              help=f"Secret holding the Hugging Face token under the key {TOKEN_KEY} (and, for apiKeyFile instances, {API_KEY}).")
 @click.option("--cache-size", default=None, callback=_quantity,
               help=f"Size of each cache PVC (default: the model's size + 25% when known, else {DEFAULT_CACHE_SIZE}).")
 @click.option("--storage-class", default=None, callback=_dns_name, help="storageClassName of the cache PVCs.")

@@ -4,7 +4,8 @@ A scenario is a spec (TOML, plus an optional `[scenario]` table for the drivers)
 script. `nixos-tests/default.nix` runs the same pair under NixOS's test driver; here the units come
 from `render-units` (the same Nix core), the mock TGI image answers to each instance's image name,
 and the script sees the same globals: `machine`, `subtest`, `spec` (instance name -> options as
-deployed) and `TOKEN` (the test token written to every `environmentFile`). The machine also has the
+deployed), `TOKEN` (the test token written to every `environmentFile`) and `API_KEY` (written to every
+`apiKeyFile`). The machine also has the
 `tgi-nix` CLI and the deployed spec at `/etc/tgi-nix/spec.toml`.
 """
 
@@ -105,6 +106,13 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
         machine.copy_from_host(token_file, env_file)
         machine.succeed(f"chown root:root {env_file} && chmod 0600 {env_file}")
 
+    key_file = workdir / "api-key"
+    key_file.write_text(f"{fx['apiKey']}\n")
+    for path in sorted({i.api_key_file for i in scenario.spec.enabled().values() if i.api_key_file}):
+        machine.succeed(f"install -d -m 0700 -o root -g root {Path(path).parent}")
+        machine.copy_from_host(key_file, path)
+        machine.succeed(f"chown root:root {path} && chmod 0600 {path}")
+
     if scenario.options.get("fakeCdi"):
         cdi = workdir / "example-gpu.json"
         cdi.write_text(json.dumps(fx["fakeCdiSpec"], indent=2))
@@ -129,6 +137,6 @@ def run_scenario(machine: Any, name: str) -> None:
     with tempfile.TemporaryDirectory(prefix=f"tgi-scenario-{name}-") as tmp:
         deploy(machine, scenario, Path(tmp))
     env = script_globals([machine])
-    env.update(spec=scenario.deployed_instances(), TOKEN=fixtures()["token"])
+    env.update(spec=scenario.deployed_instances(), TOKEN=fixtures()["token"], API_KEY=fixtures()["apiKey"])
     source = scenario.script.read_text()
     exec(compile(source, str(scenario.script), "exec"), env)

@@ -240,6 +240,17 @@ class Instance(BaseModel):
         examples=["/var/lib/huggingface-tgi/secrets.env"],
         json_schema_extra=nix("types.nullOr secretPath"),
     )
+    api_key_file: str | None = Field(
+        None,
+        description=(
+            "Root-only file whose first line is the key clients must send as `Authorization: Bearer <key>` "
+            "(TGI's `--api-key`). At each start root writes it as `API_KEY=...` (TGI reads that variable) to a "
+            "mode-0400 file in the unit's runtime directory, which podman reads with `--env-file`; the key is "
+            "never in the Nix store, the unit, argv or `systemctl show`. Store paths are rejected."
+        ),
+        examples=["/var/lib/huggingface-tgi/api-key"],
+        json_schema_extra=nix("types.nullOr secretPath"),
+    )
     environment: dict[str, str] = Field(
         default_factory=dict,
         description=(
@@ -380,6 +391,11 @@ class Instance(BaseModel):
     @classmethod
     def _check_environment_file(cls, value: str | None) -> str | None:
         return None if value is None else _absolute_path(value, "environmentFile", allow_store=False)
+
+    @field_validator("api_key_file")
+    @classmethod
+    def _check_api_key_file(cls, value: str | None) -> str | None:
+        return None if value is None else _absolute_path(value, "apiKeyFile", allow_store=False)
 
     @field_validator("cache_dir")
     @classmethod
