@@ -409,7 +409,6 @@ let
       rootlessHardening = {
         User = inst.user;
         Group = inst.user;
-        ExecStartPre = [ "+${execLine userNamespace}" ];
         # Like nixpkgs' oci-containers for rootless --sdnotify=healthy: podman manages cgroups below.
         Delegate = true;
         ReadWritePaths = [
@@ -445,16 +444,18 @@ let
       };
 
       # Run as root without the sandbox ("+"), dropping to the user: create the user's namespaces
-      # (podman's pause process) if they do not exist yet, or just join them.
-      userNamespace = [
-        setpriv
-        "--reuid=${uid}"
-        "--regid=${uid}"
-        "--init-groups"
-        podman
-        "unshare"
-        "true"
-      ];
+      # (podman's pause process) if they do not exist yet, or just join them. Both units need it.
+      userNamespace = optional rootless "+${
+        execLine [
+          setpriv
+          "--reuid=${uid}"
+          "--regid=${uid}"
+          "--init-groups"
+          podman
+          "unshare"
+          "true"
+        ]
+      }";
 
       nvidiaDevices = optionals (usesNvidia inst) [
         "char-nvidiactl rw"
@@ -494,7 +495,6 @@ let
         # container's processes, so only groups no inference server needs.
         SystemCallFilter = [ "~@clock @cpu-emulation @debug @module @obsolete @reboot @swap @raw-io" ];
         SystemCallErrorNumber = "EPERM";
-        # AF_NETLINK: netavark configures bridges and routes; inherited by the container too.
         # AF_NETLINK: netavark (rootful) and pasta (rootless) configure interfaces and routes;
         # inherited by the container too.
         RestrictAddressFamilies = [ "AF_UNIX AF_INET AF_INET6 AF_NETLINK" ];
@@ -586,7 +586,7 @@ let
         // {
           # "+": as root outside the sandbox, which may read the root-only secret files
           ExecStartPre =
-            (hardening.ExecStartPre or [ ])
+            userNamespace
             ++ optional (rootless && inst.environmentFile != null) "+${copyEnvFile}"
             ++ optional (inst.apiKeyFile != null) "+${writeApiKeyEnv}";
         };
@@ -607,6 +607,7 @@ let
           RemainAfterExit = true;
           # A multi-GB pull must never count against the main unit's start timeout.
           TimeoutStartSec = "infinity";
+          ExecStartPre = userNamespace;
           ExecStart = execLine (imageFetchArgv {
             inherit podman shell;
             inherit (inst) image imageFile pull;
@@ -643,7 +644,8 @@ let
         rootless
         ;
       inherit (inst) image port listenAddress;
-      # Who runs this instance's podman (null: root); `podman` commands about its container run as them.
+      # Who runs this instance's podman (null: root); `podman` commands about its container run as
+      # them, and the NixOS module and the VM harness create them.
       podmanUser =
         if rootless then
           {
@@ -666,13 +668,6 @@ let
         ]
         ++ [ "d ${cacheDir} 0750 ${owner} - -" ]
       );
-      # The system user a rootless instance runs as (the NixOS module and the VM harness create it).
-      users = optionalAttrs rootless {
-        ${inst.user} = {
-          uid = inst.uid;
-          home = rootlessHome;
-        };
-      };
       units = {
         ${unitName} = mainUnit;
         ${imageUnitName} = imageUnit;
@@ -711,6 +706,14 @@ rec {
       needsNvidia = builtins.any (f: f.needsNvidia) all;
       needsCdi = builtins.any (f: f.cdiDevices != [ ]) all;
       # user name -> { uid, home } for rootless instances (the schema ensures one uid per user).
-      users = foldl' (acc: f: acc // f.users) { } all;
+      users = listToAttrs (
+        concatMap (
+          f:
+          optional (f.podmanUser != null) {
+            inherit (f.podmanUser) name;
+            value = { inherit (f.podmanUser) uid home; };
+          }
+        ) all
+      );
     };
 }
