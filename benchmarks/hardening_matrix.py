@@ -14,13 +14,14 @@ Run: .venv/bin/python benchmarks/hardening_matrix.py [--rootless]   (about 1 min
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tgi_nix.nixcore import evaluate
+from tgi_nix.nixcore import evaluate, user_podman_argv
 from tgi_nix.render import render_unit_tree
 from tgi_nix.spec import parse_spec
 from tgi_nix.vm import (
@@ -116,9 +117,8 @@ def main() -> int:
     files = render_unit_tree(core)
     podman = "podman"
     if rootless:
-        user, uid = ROOTLESS["user"], ROOTLESS["uid"]
-        home = core.users[str(user)]["home"]
-        podman = f"cd / && runuser -u {user} -- env HOME={home} XDG_RUNTIME_DIR=/run/user/{uid} podman"
+        user = str(ROOTLESS["user"])
+        podman = shlex.join(user_podman_argv({"name": user, **core.users[user]}))
     unit_text = files[f"systemd/{UNIT}.service"]
     ensure_image()
     with tempfile.TemporaryDirectory() as tmp, Machine(name="hardening") as machine:

@@ -44,6 +44,11 @@ with subtest("endpoints answer and the model id matches the spec"):
     )
     assert out["generated_text"], out
 
+with subtest("doctor asks the instance's own podman who holds its port (run from root's home)"):
+    _, out = machine.execute("cd /root && tgi-nix doctor /etc/tgi-nix/spec.toml --json 2>/dev/null")
+    (port,) = [f for f in json.loads(out)["findings"] if f["check"] == "port"]
+    assert port["level"] == "ok" and "held by our container" in port["message"], port
+
 with subtest("the token arrives through a user-only copy and appears nowhere else"):
     state = json.loads(machine.succeed("curl -fsS http://127.0.0.1:8080/mock/state"))
     assert state["hf_token_sha256_prefix"] == hashlib.sha256(TOKEN.encode()).hexdigest()[:12], state

@@ -213,7 +213,8 @@ def test_port_of_a_rootless_instance_is_asked_of_its_users_podman(check: Check, 
     # Root's podman does not see a rootless container (its port is held by the user's pasta).
     listen(root, "tcp", "0100007F:1F90", 31337)
     home = "/var/lib/huggingface-tgi/.rootless/tgi-ds"
-    as_user = ("runuser", "-u", "tgi-ds", "--", "env", f"HOME={home}", "XDG_RUNTIME_DIR=/run/user/2001", "podman")
+    as_user = ("runuser", "-u", "tgi-ds", "--", "env", "-C", "/", f"HOME={home}", "XDG_RUNTIME_DIR=/run/user/2001",
+               "podman")
     runner = FakeRunner({(*as_user, "port"): CommandResult(0, "80/tcp -> 127.0.0.1:8080\n")})
     finding = only(check({"ds": instance(user="tgi-ds", uid=2001)}, runner=runner), "port")
     assert finding.level == "ok" and "our container huggingface-tgi-ds" in finding.message

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import CheckFailed
-from .nixcore import evaluate
+from .nixcore import evaluate, user_podman_argv
 from .schema import Instance, Spec
 from .spec import load_spec
 
@@ -262,10 +262,7 @@ def _socket_owner(host: Host, inode: str) -> str | None:
 def podman_argv(facts: Mapping[str, Any]) -> list[str]:
     """podman as the instance's podman user: root's podman does not see a rootless instance's container."""
     user = facts.get("podmanUser")
-    if not user:
-        return ["podman"]
-    return ["runuser", "-u", str(user["name"]), "--", "env", f"HOME={user['home']}",
-            f"XDG_RUNTIME_DIR=/run/user/{user['uid']}", "podman"]
+    return user_podman_argv(user) if user else ["podman"]
 
 
 def check_port(host: Host, name: str, facts: Mapping[str, Any], sockets: list[Listener]) -> Finding:

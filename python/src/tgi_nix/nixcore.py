@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,15 @@ class CoreResult:
     def users(self) -> dict[str, dict[str, Any]]:
         """Rootless instances' system users: name -> {"uid", "home"}."""
         return dict(self.raw["users"])
+
+
+def user_podman_argv(user: Mapping[str, Any]) -> list[str]:
+    """podman as a rootless instance's user (the core's `podmanUser`: name, uid, home), run from `/`:
+    podman fails when it cannot enter the caller's working directory (root's home, say)."""
+    return [
+        "runuser", "-u", str(user["name"]), "--", "env", "-C", "/",
+        f"HOME={user['home']}", f"XDG_RUNTIME_DIR=/run/user/{user['uid']}", "podman",
+    ]  # fmt: skip
 
 
 def core_input(spec: Spec, podman: str = DEFAULT_PODMAN, shell: str = DEFAULT_SHELL) -> dict[str, Any]:

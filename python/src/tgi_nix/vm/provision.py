@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..nixcore import user_podman_argv
 from .machine import Machine
 from .mockimage import IMAGE_REF
 
@@ -64,10 +65,7 @@ def create_rootless_users(machine: Machine, users: dict[str, dict[str, object]])
 def tag_mock_image_as(machine: Machine, user: str, users: dict[str, dict[str, object]], refs: list[str]) -> None:
     """Copy the mock image into a rootless user's storage (root's `podman save` | the user's `podman load`)."""
     uid = int(str(users[user]["uid"]))
-    as_user = (
-        f"cd / && runuser -u {user} -- env HOME={shlex.quote(str(users[user]['home']))} "
-        f"XDG_RUNTIME_DIR=/run/user/{uid} podman"
-    )
+    as_user = shlex.join(user_podman_argv({"name": user, **users[user]}))
     machine.succeed(
         f"podman save --format oci-archive -o /var/tmp/tgi-mock.tar {IMAGE_REF}",
         f"chmod 0644 /var/tmp/tgi-mock.tar && {as_user} load -q -i /var/tmp/tgi-mock.tar",
