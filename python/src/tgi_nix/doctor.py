@@ -117,22 +117,39 @@ def check_podman(host: Host) -> tuple[Finding, tuple[int, ...] | None]:
     return Finding("ok", "podman", "host", f"podman {shown}"), version
 
 
-def check_token_file(host: Host, path: str, subject: str) -> Finding:
-    def fail(message: str, fix: str) -> Finding:
-        return Finding("fail", "token", subject, f"{path}: {message}", fix)
+def _root_only_file(host: Host, path: str, fail: Callable[[str, str], Finding], secret: str,
+                    create: str) -> Finding | int:
+    """The shared part of the secret-file checks: the file exists, root owns it, nobody else may read it.
 
+    Returns the failure, or the file's permission bits."""
     file = host.path(path)
     if not file.is_file():
-        return fail("does not exist", f"install -m 0600 -o root /dev/null {path}; add HF_TOKEN=hf_... with an editor")
+        return fail("does not exist", f"install -m 0600 -o root /dev/null {path}; {create}")
     info = file.stat()
     if info.st_uid != host.root_uid:
         return fail(f"owned by uid {info.st_uid}, not root", f"chown root:root {path}")
     if info.st_mode & 0o077:
-        return fail(f"mode {info.st_mode & 0o777:04o} lets other users read the token", f"chmod 0600 {path}")
+        return fail(f"mode {info.st_mode & 0o777:04o} lets other users read the {secret}", f"chmod 0600 {path}")
+    return info.st_mode & 0o777
+
+
+def _read_lines(host: Host, path: str, fail: Callable[[str, str], Finding]) -> list[str] | Finding:
     try:
-        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+        return host.path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as err:
         return fail(f"cannot read: {err.strerror}", "run doctor as root")
+
+
+def check_token_file(host: Host, path: str, subject: str) -> Finding:
+    def fail(message: str, fix: str) -> Finding:
+        return Finding("fail", "token", subject, f"{path}: {message}", fix)
+
+    mode = _root_only_file(host, path, fail, "token", "add HF_TOKEN=hf_... with an editor")
+    if isinstance(mode, Finding):
+        return mode
+    lines = _read_lines(host, path, fail)
+    if isinstance(lines, Finding):
+        return lines
     # Only names and emptiness are looked at: the token itself is never shown.
     tokens = {m.group(2): m for m in (_TOKEN_LINE_RE.match(line.strip()) for line in lines) if m}
     match = tokens.get("HF_TOKEN")
@@ -146,44 +163,38 @@ def check_token_file(host: Host, path: str, subject: str) -> Finding:
                     "remove `export ` from the line")
     if not match.group(3).strip().strip("'\""):
         return fail("HF_TOKEN is empty", "put your token (https://huggingface.co/settings/tokens) after HF_TOKEN=")
-    return Finding("ok", "token", subject, f"{path}: root-owned, mode {info.st_mode & 0o777:04o}, has HF_TOKEN")
+    return Finding("ok", "token", subject, f"{path}: root-owned, mode {mode:04o}, has HF_TOKEN")
 
 
 def check_api_key_file(host: Host, path: str, subject: str) -> Finding:
     def fail(message: str, fix: str) -> Finding:
         return Finding("fail", "api-key", subject, f"{path}: {message}", fix)
 
-    file = host.path(path)
-    if not file.is_file():
-        return fail("does not exist", f"install -m 0600 -o root /dev/null {path}; put the API key on its first line")
-    info = file.stat()
-    if info.st_uid != host.root_uid:
-        return fail(f"owned by uid {info.st_uid}, not root", f"chown root:root {path}")
-    if info.st_mode & 0o077:
-        return fail(f"mode {info.st_mode & 0o777:04o} lets other users read the key", f"chmod 0600 {path}")
-    try:
-        first = (file.read_text(encoding="utf-8", errors="replace").splitlines() or [""])[0]
-    except OSError as err:
-        return fail(f"cannot read: {err.strerror}", "run doctor as root")
-    if not first.strip():
+    mode = _root_only_file(host, path, fail, "key", "put the API key on its first line")
+    if isinstance(mode, Finding):
+        return mode
+    lines = _read_lines(host, path, fail)
+    if isinstance(lines, Finding):
+        return lines
+    if not (lines or [""])[0].strip():
         return fail("its first line is empty; the unit would refuse to start", f"put the API key on the first line of {path}")
-    return Finding("ok", "api-key", subject, f"{path}: root-owned, mode {info.st_mode & 0o777:04o}, has a key")
+    return Finding("ok", "api-key", subject, f"{path}: root-owned, mode {mode:04o}, has a key")
 
 
 def check_tokens(host: Host, instances: Mapping[str, Instance]) -> list[Finding]:
-    by_file: dict[str, list[str]] = {}
+    """Each secret file once, naming every instance that uses it."""
+    token_files: dict[str, list[str]] = {}
+    key_files: dict[str, list[str]] = {}
     findings: list[Finding] = []
     for name, inst in instances.items():
         if inst.environment_file is not None:
-            by_file.setdefault(inst.environment_file, []).append(name)
+            token_files.setdefault(inst.environment_file, []).append(name)
         elif not inst.model.startswith("/"):
             findings.append(Finding("warn", "token", name, "no environmentFile: only public, ungated models "
                                     "download without a token", "set environmentFile to a root-only HF_TOKEN file"))
-    findings += [check_token_file(host, path, ", ".join(names)) for path, names in by_file.items()]
-    key_files: dict[str, list[str]] = {}
-    for name, inst in instances.items():
         if inst.api_key_file is not None:
             key_files.setdefault(inst.api_key_file, []).append(name)
+    findings += [check_token_file(host, path, ", ".join(names)) for path, names in token_files.items()]
     findings += [check_api_key_file(host, path, ", ".join(names)) for path, names in key_files.items()]
     return findings
 
