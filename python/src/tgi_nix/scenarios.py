@@ -5,8 +5,7 @@ script. `nixos-tests/default.nix` runs the same pair under NixOS's test driver; 
 from `render-units` (the same Nix core), the mock TGI image answers to each instance's image name,
 and the script sees the same globals: `machine`, `subtest`, `spec` (instance name -> options as
 deployed), `TOKEN` (the test token written to every `environmentFile`) and `API_KEY` (written to every
-`apiKeyFile`). The machine also has the
-`tgi-nix` CLI and the deployed spec at `/etc/tgi-nix/spec.toml`.
+`apiKeyFile`). The machine also has the `tgi-nix` CLI and the deployed spec at `/etc/tgi-nix/spec.toml`.
 """
 
 from __future__ import annotations
