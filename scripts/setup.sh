@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what tgi-nix needs on a Debian-like machine (idempotent): Nix (evaluation only),
-# systemd-analyze, podman (unit verification), QEMU + mmdebstrap (VM tests), and a Python venv.
+# systemd-analyze, podman (unit verification), shellcheck (the units' shell scripts),
+# QEMU + mmdebstrap (VM tests), and a Python venv.
 #   scripts/setup.sh          everything
 #   scripts/setup.sh --no-vm  skip the VM tooling
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 want_vm=1
 [ "${1:-}" = "--no-vm" ] && want_vm=0
 
-packages=(nix-bin systemd podman python3-venv)
+packages=(nix-bin systemd podman shellcheck python3-venv)
 if [ "$want_vm" = 1 ]; then
   packages+=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zstd)
 fi

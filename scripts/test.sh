@@ -10,6 +10,7 @@ echo "== ruff" && (cd python && ruff check src tests ../benchmarks)
 echo "== mypy" && (cd python && mypy src)
 echo "== generated options/docs" && tgi-nix options --check
 echo "== nix parse" && git ls-files -co --exclude-standard '*.nix' | xargs -r -n1 nix-instantiate --parse >/dev/null
+echo "== shellcheck" && shellcheck modules/huggingface-tgi/scripts/*.sh
 
 marker=()
 [ "${TGI_NIX_SKIP_VM:-0}" = 1 ] && marker=(-m "not vm")

@@ -1,0 +1,562 @@
+"""The shell scripts the units run (modules/huggingface-tgi/scripts), run for real under dash
+(Debian's /bin/sh) and bash (NixOS's writeShellScript) with fake podman, mount, unshare, stat and
+friends on a PATH of our own. Every fake, and every wrapper around a real tool, logs its argv, so
+the tests see each command a script ran, in order. Pure subprocess tests: no tgi_nix import."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "modules" / "huggingface-tgi" / "scripts"
+EXPECTED_SCRIPTS = {
+    "fetch-image.sh",
+    "copy-env-file.sh",
+    "write-api-key-env.sh",
+    "remove-container.sh",
+    "failure-report.sh",
+}
+UNIT = "huggingface-tgi-demo"
+IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.7"
+# Where the real tools behind the logging wrappers are looked up (not the test runner's PATH).
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LOG_ARGV = """{ printf '%s\\0' "${0##*/}" "$@"; printf '\\036'; } >> "$FAKE_LOG"\n"""
+INSPECT_FORMAT = "{{.State.Pid}} {{.NetworkSettings.SandboxKey}}"
+FAKE_PODMAN = """
+case "$1 ${2-}" in
+  "container inspect") printf '%s\\n' "${FAKE_INSPECT_OUT-}"; exit "${FAKE_INSPECT_RC:-0}" ;;
+  "image exists") exit "${FAKE_EXISTS_RC:-0}" ;;
+  "pull "*) exit "${FAKE_PULL_RC:-0}" ;;
+  "rm "*) exit "${FAKE_RM_RC:-0}" ;;
+esac
+echo "fake podman: unexpected arguments: $*" >&2
+exit 99
+"""
+
+
+def _tool(name: str) -> str:
+    """A tool the tests need: skipped where it is missing, but a failure under CI."""
+    path = shutil.which(name, path=SYSTEM_PATH)
+    if path is None:
+        message = f"{name} is not installed (Debian: apt-get install {name})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(params=["dash", "bash"])
+def shell(request: pytest.FixtureRequest) -> str:
+    return _tool(request.param)
+
+
+@dataclass
+class Run:
+    rc: int
+    stdout: str
+    stderr: str
+    calls: list[list[str]]
+
+    def of(self, name: str) -> list[list[str]]:
+        return [c for c in self.calls if c[0] == name]
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+
+class Sandbox:
+    """A PATH holding only fakes and logging wrappers, and a way to run a script with it."""
+
+    def __init__(self, tmp_path: Path, shell: str) -> None:
+        self.tmp = tmp_path
+        self.shell = shell
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        self.log = tmp_path / "argv.log"
+        self.podman = self.fake("podman", FAKE_PODMAN)
+
+    def fake(self, name: str, body: str = "exit 0\n") -> Path:
+        path = self.bin / name
+        path.write_text("#!/bin/sh\n" + LOG_ARGV + body)
+        path.chmod(0o755)
+        return path
+
+    def wrap(self, *names: str) -> None:
+        """Logging wrappers that run the real tool."""
+        for name in names:
+            real = shutil.which(name, path=SYSTEM_PATH)
+            assert real is not None, name
+            self.fake(name, f'exec {real} "$@"\n')
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        records = self.log.read_bytes().split(b"\x1e")[:-1]
+        return [[arg.decode() for arg in rec.split(b"\0")[:-1]] for rec in records]
+
+    def run(self, script: str, *args: str, stdout: int | None = None, **env: str) -> Run:
+        proc = subprocess.run(
+            [self.shell, str(SCRIPTS / script), *args],
+            env={"PATH": str(self.bin), "FAKE_LOG": str(self.log), **env},
+            stdout=subprocess.PIPE if stdout is None else stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        return Run(proc.returncode, proc.stdout or "", proc.stderr, self.calls())
+
+
+@pytest.fixture
+def box(tmp_path: Path, shell: str) -> Sandbox:
+    return Sandbox(tmp_path, shell)
+
+
+def _me() -> tuple[str, str]:
+    return pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+
+
+# --- the folder ---------------------------------------------------------------------------------
+
+
+def test_every_script_has_a_sh_shebang_a_header_and_is_executable() -> None:
+    found = {p.name for p in SCRIPTS.glob("*.sh")}
+    assert EXPECTED_SCRIPTS <= found
+    for path in sorted(SCRIPTS.glob("*.sh")):
+        lines = path.read_text().splitlines()
+        # The core replaces the first line with its own shebang (writeShellScript on NixOS).
+        assert lines[0] == "#!/bin/sh", path.name
+        assert lines[1].startswith("# "), f"{path.name}: the comment block (what runs it, why) comes first"
+        assert path.stat().st_mode & 0o111, f"{path.name} is not executable"
+
+
+def test_shellcheck_is_clean() -> None:
+    shellcheck = _tool("shellcheck")
+    scripts = sorted(str(p) for p in SCRIPTS.glob("*.sh"))
+    assert scripts
+    proc = subprocess.run([shellcheck, *scripts], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- fetch-image.sh -----------------------------------------------------------------------------
+
+
+def test_fetch_missing_with_the_image_present_only_checks(box: Sandbox) -> None:
+    r = box.run("fetch-image.sh", str(box.podman), "missing", IMAGE, FAKE_EXISTS_RC="0")
+    assert r.rc == 0
+    assert r.calls == [["podman", "image", "exists", IMAGE]]
+
+
+@pytest.mark.parametrize("pull_rc", [0, 125])
+def test_fetch_missing_with_the_image_absent_pulls(box: Sandbox, pull_rc: int) -> None:
+    r = box.run(
+        "fetch-image.sh", str(box.podman), "missing", IMAGE, FAKE_EXISTS_RC="1", FAKE_PULL_RC=str(pull_rc)
+    )
+    assert r.calls == [["podman", "image", "exists", IMAGE], ["podman", "pull", IMAGE]]
+    assert r.rc == pull_rc
+
+
+def test_fetch_newer_pulls(box: Sandbox) -> None:
+    r = box.run("fetch-image.sh", str(box.podman), "newer", IMAGE, FAKE_PULL_RC="0", FAKE_EXISTS_RC="1")
+    assert r.rc == 0
+    assert r.calls == [["podman", "pull", IMAGE]]
+
+
+@pytest.mark.parametrize(("exists_rc", "rc"), [(0, 0), (1, 1)])
+def test_fetch_newer_falls_back_to_the_local_copy(box: Sandbox, exists_rc: int, rc: int) -> None:
+    r = box.run(
+        "fetch-image.sh", str(box.podman), "newer", IMAGE, FAKE_PULL_RC="125", FAKE_EXISTS_RC=str(exists_rc)
+    )
+    assert r.calls == [["podman", "pull", IMAGE], ["podman", "image", "exists", IMAGE]]
+    assert r.rc == rc
+
+
+def test_fetch_keeps_the_image_one_argument(box: Sandbox) -> None:
+    odd = "registry.example:5000/a b/$HOME:*"
+    r = box.run("fetch-image.sh", str(box.podman), "missing", odd, FAKE_EXISTS_RC="1")
+    assert r.rc == 0
+    assert r.calls == [["podman", "image", "exists", odd], ["podman", "pull", odd]]
+
+
+@pytest.mark.parametrize("policy", ["always", "never", "", "Missing", "bogus"])
+def test_fetch_refuses_other_policies(box: Sandbox, policy: str) -> None:
+    r = box.run("fetch-image.sh", str(box.podman), policy, IMAGE)
+    assert r.rc == 2
+    assert f"unknown pull policy '{policy}'" in r.stderr
+    assert r.calls == []
+
+
+def test_fetch_needs_all_arguments(box: Sandbox) -> None:
+    r = box.run("fetch-image.sh", str(box.podman), "missing")
+    assert r.rc != 0
+    assert r.calls == []
+
+
+# --- copy-env-file.sh ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("install_rc", [0, 1])
+def test_copy_env_file_runs_install(box: Sandbox, install_rc: int) -> None:
+    box.fake("install", 'exit "${FAKE_INSTALL_RC:-0}"\n')
+    src, dest = "/var/lib/secrets/tgi env", "/run/huggingface-tgi-demo/environment"
+    r = box.run("copy-env-file.sh", src, dest, "tgi-demo", FAKE_INSTALL_RC=str(install_rc))
+    assert r.rc == install_rc
+    assert r.calls == [["install", "-m", "0400", "-o", "tgi-demo", "-g", "tgi-demo", "--", src, dest]]
+
+
+def test_copy_env_file_copies_user_only(box: Sandbox) -> None:
+    box.wrap("install")
+    src = box.tmp / "secret env"
+    src.write_text("HF_TOKEN=hf_x\n")
+    src.chmod(0o600)
+    dest = box.tmp / "run" / "environment"
+    dest.parent.mkdir()
+    user, group = _me()
+    if user != group:
+        pytest.skip(f"copy-env-file.sh assumes the user's group is named like the user ({user}:{group})")
+    r = box.run("copy-env-file.sh", str(src), str(dest), user)
+    assert r.rc == 0, r.stderr
+    assert dest.read_text() == "HF_TOKEN=hf_x\n"
+    st = dest.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o400
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+
+
+def test_copy_env_file_fails_for_a_missing_source(box: Sandbox) -> None:
+    box.wrap("install")
+    user, _ = _me()
+    r = box.run("copy-env-file.sh", str(box.tmp / "absent"), str(box.tmp / "dest"), user)
+    assert r.rc != 0
+    assert not (box.tmp / "dest").exists()
+
+
+# --- write-api-key-env.sh -----------------------------------------------------------------------
+
+
+def _key_box(box: Sandbox) -> tuple[Path, Path, str]:
+    box.wrap("rm", "chown", "chmod")
+    run_dir = box.tmp / "run"
+    run_dir.mkdir()
+    user, group = _me()
+    return box.tmp / "api key", run_dir / "api-key", f"{user}:{group}"
+
+
+def _assert_key_hidden(r: Run, key: str) -> None:
+    for call in r.calls:
+        for arg in call:
+            assert key not in arg, f"the API key is in the argv of {call[0]}"
+    assert key not in r.stdout and key not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        (b"sk-test-123\n", "sk-test-123"),
+        (b"sk-test-123", "sk-test-123"),  # no final newline
+        (b"sk-test-123\nsecond line\n", "sk-test-123"),  # only the first line
+        (b" spaced\\n %s $HOME `id` \n", " spaced\\n %s $HOME `id` "),  # kept byte for byte
+    ],
+)
+def test_api_key_env_is_written_user_only(box: Sandbox, content: bytes, key: str) -> None:
+    keyfile, dest, owner = _key_box(box)
+    keyfile.write_bytes(content)
+    r = box.run("write-api-key-env.sh", str(keyfile), str(dest), owner, UNIT)
+    assert r.rc == 0, r.stderr
+    assert (r.stdout, r.stderr) == ("", "")
+    assert dest.read_bytes() == b"API_KEY=" + key.encode() + b"\n"
+    st = dest.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o400
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+    assert r.calls == [
+        ["rm", "-f", "--", str(dest)],
+        ["chown", "-h", "--", owner, str(dest)],
+        ["chmod", "0400", "--", str(dest)],
+    ]
+    _assert_key_hidden(r, key)
+
+
+def test_api_key_env_is_created_under_umask_077(box: Sandbox) -> None:
+    """Never readable by others, not even between the write and chmod (chmod here does nothing)."""
+    keyfile, dest, owner = _key_box(box)
+    box.fake("chmod")
+    keyfile.write_text("sk-test-123\n")
+    r = box.run("write-api-key-env.sh", str(keyfile), str(dest), owner, UNIT)
+    assert r.rc == 0, r.stderr
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("content", [None, b"", b"\n", b"\nsk-on-line-two\n"])
+def test_api_key_env_refuses_a_missing_or_empty_key(box: Sandbox, content: bytes | None) -> None:
+    keyfile, dest, owner = _key_box(box)
+    if content is not None:
+        keyfile.write_bytes(content)
+    r = box.run("write-api-key-env.sh", str(keyfile), str(dest), owner, UNIT)
+    assert r.rc == 1
+    assert f"{UNIT}: apiKeyFile {keyfile} is missing or empty" in r.stderr.splitlines()
+    assert r.stdout == ""
+    assert not dest.exists()
+    assert r.calls == []
+
+
+def test_api_key_env_replaces_the_file_of_an_earlier_start(box: Sandbox) -> None:
+    keyfile, dest, owner = _key_box(box)
+    dest.write_text("API_KEY=old\n")
+    dest.chmod(0o400)
+    keyfile.write_text("sk-new\n")
+    r = box.run("write-api-key-env.sh", str(keyfile), str(dest), owner, UNIT)
+    assert r.rc == 0, r.stderr
+    assert dest.read_text() == "API_KEY=sk-new\n"
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o400
+
+
+def test_api_key_env_does_not_write_through_a_symlink(box: Sandbox) -> None:
+    """A rootless instance's runtime directory belongs to its user: a symlink planted at DEST must
+    not make root overwrite, chown or chmod its target."""
+    keyfile, dest, owner = _key_box(box)
+    target = box.tmp / "victim"
+    target.write_text("precious\n")
+    target.chmod(0o644)
+    dest.symlink_to(target)
+    keyfile.write_text("sk-test-123\n")
+    r = box.run("write-api-key-env.sh", str(keyfile), str(dest), owner, UNIT)
+    assert r.rc == 0, r.stderr
+    assert target.read_text() == "precious\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert not dest.is_symlink()
+    assert dest.read_text() == "API_KEY=sk-test-123\n"
+
+
+def test_api_key_env_refuses_a_symlink_planted_again_after_rm(box: Sandbox) -> None:
+    """The race: the symlink is back between rm and the write (here rm does nothing).
+    noclobber refuses to open an existing file, so root writes nothing through it."""
+    keyfile, dest, owner = _key_box(box)
+    box.fake("rm")
+    target = box.tmp / "victim"
+    target.write_text("precious\n")
+    dest.symlink_to(target)
+    keyfile.write_text("sk-test-123\n")
+    r = box.run("write-api-key-env.sh", str(keyfile), str(dest), owner, UNIT)
+    assert r.rc != 0
+    assert target.read_text() == "precious\n"
+    assert not {"chown", "chmod"} & set(r.names())
+    _assert_key_hidden(r, "sk-test-123")
+
+
+def test_api_key_env_fails_when_chown_fails(box: Sandbox) -> None:
+    keyfile, dest, _ = _key_box(box)
+    keyfile.write_text("sk-test-123\n")
+    r = box.run("write-api-key-env.sh", str(keyfile), str(dest), "no-such-user-x:no-such-group-x", UNIT)
+    assert r.rc != 0
+    assert "chmod" not in r.names()
+    _assert_key_hidden(r, "sk-test-123")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_api_key_env_is_owned_by_another_user_as_root(box: Sandbox) -> None:
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    owner = f"nobody:{grp.getgrgid(nobody.pw_gid).gr_name}"
+    keyfile, dest, _ = _key_box(box)
+    keyfile.write_text("sk-test-123\n")
+    keyfile.chmod(0o400)
+    r = box.run("write-api-key-env.sh", str(keyfile), str(dest), owner, UNIT)
+    assert r.rc == 0, r.stderr
+    st = dest.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (nobody.pw_uid, nobody.pw_gid, 0o400)
+
+
+# --- remove-container.sh ------------------------------------------------------------------------
+
+CID = "0123456789abcdef" * 4
+
+
+def _rm_box(box: Sandbox, cid: str | None = CID) -> tuple[Path, Path]:
+    box.wrap("cat", "grep")
+    box.fake("stat", 'printf "%s\\n" "${FAKE_STAT_TYPE:-tmpfs}"\n')
+    box.fake("mount", 'exit "${FAKE_MOUNT_RC:-0}"\n')
+    box.fake("unshare", 'exit "${FAKE_UNSHARE_RC:-0}"\n')
+    cidfile = box.tmp / "ctr-id"
+    if cid is not None:
+        cidfile.write_text(cid)
+    netns = box.tmp / "netns" / "netns-1234"
+    netns.parent.mkdir()
+    netns.touch()  # what ExecStopPost's fresh mount namespace shows of the netns mount: an empty file
+    return cidfile, netns
+
+
+def _rm_argv(cidfile: Path) -> list[str]:
+    return ["podman", "rm", "--force", "--ignore", f"--cidfile={cidfile}"]
+
+
+def _inspect_argv(cid: str = CID) -> list[str]:
+    return ["podman", "container", "inspect", "--format", INSPECT_FORMAT, cid]
+
+
+def _reattached(cid: str = CID) -> str:
+    return f"{UNIT}: re-attached the network namespace of container {cid} to clean up after conmon died\n"
+
+
+def _dead_pid() -> int:
+    return int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+
+
+def _own_cgroup_cid() -> str:
+    """A 'container id' found in this process's /proc/PID/cgroup: podman's cgroup paths name the
+    container's id; here a line's hierarchy prefix ('0::', '4:memory:') stands in for it."""
+    first = Path(f"/proc/{os.getpid()}/cgroup").read_text().splitlines()[0]
+    return first.rsplit(":", 1)[0] + ":"
+
+
+@pytest.mark.parametrize("rm_rc", [0, 3])
+def test_remove_without_a_cidfile_just_removes(box: Sandbox, rm_rc: int) -> None:
+    cidfile, _ = _rm_box(box, cid=None)
+    r = box.run("remove-container.sh", str(box.podman), str(cidfile), UNIT, FAKE_RM_RC=str(rm_rc))
+    assert r.rc == rm_rc
+    assert r.of("podman") == [_rm_argv(cidfile)]
+    assert r.calls[-1] == _rm_argv(cidfile)
+    assert r.stdout == ""
+
+
+def test_remove_a_container_podman_no_longer_knows(box: Sandbox) -> None:
+    cidfile, _ = _rm_box(box)
+    r = box.run("remove-container.sh", str(box.podman), str(cidfile), UNIT, FAKE_INSPECT_RC="125")
+    assert r.rc == 0
+    assert r.of("podman") == [_inspect_argv(), _rm_argv(cidfile)]
+    assert not {"stat", "mount", "unshare"} & set(r.names())
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("state", ["0 ", "4242 "])
+def test_remove_a_container_without_a_netns(box: Sandbox, state: str) -> None:
+    cidfile, _ = _rm_box(box)
+    r = box.run("remove-container.sh", str(box.podman), str(cidfile), UNIT, FAKE_INSPECT_OUT=state)
+    assert r.rc == 0
+    assert r.of("podman") == [_inspect_argv(), _rm_argv(cidfile)]
+    assert not {"stat", "mount", "unshare"} & set(r.names())
+
+
+def test_remove_skips_a_netns_file_that_is_gone(box: Sandbox) -> None:
+    cidfile, netns = _rm_box(box)
+    netns.unlink()
+    r = box.run("remove-container.sh", str(box.podman), str(cidfile), UNIT, FAKE_INSPECT_OUT=f"0 {netns}")
+    assert r.rc == 0
+    assert not {"stat", "mount", "unshare"} & set(r.names())
+    assert r.calls[-1] == _rm_argv(cidfile)
+
+
+def test_remove_leaves_a_mounted_netns_alone(box: Sandbox) -> None:
+    cidfile, netns = _rm_box(box)
+    state = f"{os.getpid()} {netns}"
+    r = box.run(
+        "remove-container.sh",
+        str(box.podman),
+        str(cidfile),
+        UNIT,
+        FAKE_INSPECT_OUT=state,
+        FAKE_STAT_TYPE="nsfs",
+    )
+    assert r.rc == 0
+    assert r.of("stat") == [["stat", "-f", "-c", "%T", str(netns)]]
+    assert not {"mount", "unshare"} & set(r.names())
+    assert r.stdout == ""
+    assert r.calls[-1] == _rm_argv(cidfile)
+
+
+def test_remove_reattaches_the_netns_from_a_live_process_of_the_container(box: Sandbox) -> None:
+    cid = _own_cgroup_cid()
+    cidfile, netns = _rm_box(box, cid=cid)
+    pid = os.getpid()
+    r = box.run("remove-container.sh", str(box.podman), str(cidfile), UNIT, FAKE_INSPECT_OUT=f"{pid} {netns}")
+    assert r.rc == 0, r.stderr
+    assert r.of("grep") == [["grep", "-qs", cid, f"/proc/{pid}/cgroup"]]
+    assert r.of("mount") == [["mount", "--bind", f"/proc/{pid}/ns/net", str(netns)]]
+    assert "unshare" not in r.names()
+    assert r.stdout == _reattached(cid)
+    assert r.of("podman") == [_inspect_argv(cid), _rm_argv(cidfile)]
+    assert r.calls[-1] == _rm_argv(cidfile)
+
+
+@pytest.mark.parametrize("pid", ["dead", "zero", "not-in-cgroup"])
+def test_remove_reattaches_a_fresh_netns_without_a_live_process(box: Sandbox, pid: str) -> None:
+    cidfile, netns = _rm_box(box)
+    number = {"dead": _dead_pid(), "zero": 0, "not-in-cgroup": os.getpid()}[pid]
+    r = box.run(
+        "remove-container.sh", str(box.podman), str(cidfile), UNIT, FAKE_INSPECT_OUT=f"{number} {netns}"
+    )
+    assert r.rc == 0, r.stderr
+    assert r.of("unshare") == [["unshare", f"--net={netns}", "true"]]
+    assert "mount" not in r.names()
+    assert r.stdout == _reattached()
+    assert r.calls[-1] == _rm_argv(cidfile)
+
+
+@pytest.mark.parametrize("failing", ["mount", "unshare"])
+def test_remove_still_removes_when_reattaching_fails(box: Sandbox, failing: str) -> None:
+    cid = _own_cgroup_cid() if failing == "mount" else CID
+    cidfile, netns = _rm_box(box, cid=cid)
+    pid = os.getpid() if failing == "mount" else 0
+    r = box.run(
+        "remove-container.sh",
+        str(box.podman),
+        str(cidfile),
+        UNIT,
+        FAKE_INSPECT_OUT=f"{pid} {netns}",
+        FAKE_MOUNT_RC="32",
+        FAKE_UNSHARE_RC="1",
+        FAKE_RM_RC="0",
+    )
+    assert r.rc == 0
+    assert failing in r.names()
+    assert r.stdout == ""  # no claim of a re-attach that did not happen
+    assert r.calls[-1] == _rm_argv(cidfile)
+
+
+# --- failure-report.sh --------------------------------------------------------------------------
+
+
+def test_report_a_start_timeout(box: Sandbox) -> None:
+    r = box.run("failure-report.sh", UNIT, "1h", SERVICE_RESULT="timeout")
+    assert (r.rc, r.stderr) == (0, "")
+    assert r.stdout == (
+        f"{UNIT}: not healthy within startTimeout (1h); see the container's log lines above"
+        " (model download, loading) and raise startTimeout for large first downloads\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "status"), [("exit-code", "1"), ("signal", "KILL"), ("core-dump", "SEGV")]
+)
+def test_report_a_stopped_container(box: Sandbox, result: str, status: str) -> None:
+    r = box.run("failure-report.sh", UNIT, "1h", SERVICE_RESULT=result, EXIT_STATUS=status)
+    assert (r.rc, r.stderr) == (0, "")
+    assert r.stdout == f"{UNIT}: container stopped ({result}, status {status}); see the lines above\n"
+
+
+def test_report_without_an_exit_status(box: Sandbox) -> None:
+    r = box.run("failure-report.sh", UNIT, "1h", SERVICE_RESULT="exit-code")
+    assert (r.rc, r.stderr) == (0, "")
+    assert r.stdout == f"{UNIT}: container stopped (exit-code, status ); see the lines above\n"
+
+
+@pytest.mark.parametrize("result", [None, "success", "start-limit-hit", "oom-kill", "watchdog"])
+def test_report_nothing_otherwise(box: Sandbox, result: str | None) -> None:
+    env = {} if result is None else {"SERVICE_RESULT": result, "EXIT_STATUS": "0"}
+    r = box.run("failure-report.sh", UNIT, "1h", **env)
+    assert (r.rc, r.stdout, r.stderr) == (0, "", "")
+
+
+def test_report_exits_0_even_when_it_cannot_write(box: Sandbox) -> None:
+    with Path("/dev/full").open("w") as full:
+        r = box.run("failure-report.sh", UNIT, "1h", stdout=full.fileno(), SERVICE_RESULT="timeout")
+    assert r.rc == 0
+    assert r.calls == []
