@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Overhead of `tgi_nix.client.TGIClient` over raw httpx, against the mock TGI on loopback.
+"""Overhead of `tgi_nix.ops.client.TGIClient` over raw httpx, against the mock TGI on loopback.
 
 Both sides use the same `httpx.Client` settings and send the same `/generate` payload; the raw side
 decodes the JSON (`response.json()`), the client also validates it into pydantic models and runs its
@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 from httpx_sse import EventSource
 
-from tgi_nix.client import DEFAULT_TIMEOUT, TGIClient
+from tgi_nix.ops.client import DEFAULT_TIMEOUT, TGIClient
 
 PROMPT = "What is deep learning?"
 PARAMS = {"max_new_tokens": 16, "do_sample": False, "details": True}

@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tgi_nix.nixcore import evaluate, user_podman_argv
-from tgi_nix.render import render_unit_tree
-from tgi_nix.spec import parse_spec
-from tgi_nix.vm import (
+from tgi_nix.generate.render import render_unit_tree
+from tgi_nix.nix.bridge import evaluate, user_podman_argv
+from tgi_nix.spec.loader import parse_spec
+from tgi_nix.testing.vm import (
     Machine,
     create_rootless_users,
     ensure_image,

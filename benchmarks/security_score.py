@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tgi_nix.nixcore import evaluate
-from tgi_nix.render import render_unit_tree
-from tgi_nix.spec import load_spec
+from tgi_nix.generate.render import render_unit_tree
+from tgi_nix.nix.bridge import evaluate
+from tgi_nix.spec.loader import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SCORE_RE = re.compile(r"Overall exposure level for (?P<unit>\S+): (?P<score>[0-9.]+) (?P<verdict>\S+)")

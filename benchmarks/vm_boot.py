@@ -10,7 +10,7 @@ import argparse
 import statistics
 import time
 
-from tgi_nix.vm import Machine, ensure_image
+from tgi_nix.testing.vm import Machine, ensure_image
 
 
 def main() -> None:

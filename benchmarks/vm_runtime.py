@@ -20,10 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tgi_nix.nixcore import evaluate
-from tgi_nix.render import render_unit_tree
-from tgi_nix.spec import parse_spec
-from tgi_nix.vm import Machine, ensure_image, install_units, tag_mock_image
+from tgi_nix.generate.render import render_unit_tree
+from tgi_nix.nix.bridge import evaluate
+from tgi_nix.spec.loader import parse_spec
+from tgi_nix.testing.vm import Machine, ensure_image, install_units, tag_mock_image
 
 RUNS = 3
 LOAD_DELAY = "3"

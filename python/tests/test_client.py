@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tgi_nix.client import (
+from tgi_nix.errors import EndpointError
+from tgi_nix.ops.client import (
     AsyncTGIClient,
     EndpointUnreachable,
     GenerationFailed,
@@ -31,8 +32,7 @@ from tgi_nix.client import (
     ValidationFailed,
     metric_total,
 )
-from tgi_nix.client_models import ChatMessage, Info
-from tgi_nix.errors import EndpointError
+from tgi_nix.ops.client_models import ChatMessage, Info
 
 BASE = "http://tgi.test:8080"
 
@@ -165,8 +165,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_async_sleep(seconds: float) -> None:
         recorded.append(seconds)
 
-    monkeypatch.setattr("tgi_nix.client.time.sleep", recorded.append)
-    monkeypatch.setattr("tgi_nix.client.asyncio.sleep", fake_async_sleep)
+    monkeypatch.setattr("tgi_nix.ops.client.time.sleep", recorded.append)
+    monkeypatch.setattr("tgi_nix.ops.client.asyncio.sleep", fake_async_sleep)
     return recorded
 
 

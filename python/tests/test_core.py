@@ -12,8 +12,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from tgi_nix.nixcore import evaluate
-from tgi_nix.spec import parse_spec
+from tgi_nix.nix.bridge import evaluate
+from tgi_nix.spec.loader import parse_spec
 
 from .strategies import specs
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from tgi_nix import doctor
 from tgi_nix.cli import main
-from tgi_nix.doctor import CommandResult, Finding, Host, run_checks
-from tgi_nix.nixcore import evaluate
-from tgi_nix.spec import parse_spec
+from tgi_nix.nix.bridge import evaluate
+from tgi_nix.ops import doctor
+from tgi_nix.ops.doctor import CommandResult, Finding, Host, run_checks
+from tgi_nix.spec.loader import parse_spec
 
 TOKEN = "hf_DoNotPrintMe0123456789"
 ENV_FILE = "/var/lib/huggingface-tgi/secrets.env"

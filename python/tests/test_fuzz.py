@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tgi_nix.cli import main
-from tgi_nix.spec import INSTANCE_KEYS
+from tgi_nix.spec.loader import INSTANCE_KEYS
 
 from .strategies import specs
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tgi_nix.init_wizard import build_spec_text, default_instance_name, next_free_port
-from tgi_nix.spec import load_spec
+from tgi_nix.ops.init_wizard import build_spec_text, default_instance_name, next_free_port
+from tgi_nix.spec.loader import load_spec
 
 TGI_NIX = Path(sys.executable).with_name("tgi-nix")
 # Raise on slow machines: TGI_NIX_PEXPECT_TIMEOUT=30 pytest tests/test_init.py

@@ -10,9 +10,9 @@ import yaml
 
 from tgi_nix.cli import main
 from tgi_nix.errors import SpecError
-from tgi_nix.k8s import K8sOptions, k8s_quantity, render_k8s, timespan_seconds
-from tgi_nix.nixcore import evaluate
-from tgi_nix.spec import load_spec, parse_spec
+from tgi_nix.generate.k8s import K8sOptions, k8s_quantity, render_k8s, timespan_seconds
+from tgi_nix.nix.bridge import evaluate
+from tgi_nix.spec.loader import load_spec, parse_spec
 
 from .conftest import EXAMPLES
 

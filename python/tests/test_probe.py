@@ -14,8 +14,8 @@ import pytest
 from rich.console import Console
 
 from tgi_nix.cli import main
-from tgi_nix.client import TGIClient
-from tgi_nix.probe import Prober, Target, instance_url
+from tgi_nix.ops.client import TGIClient
+from tgi_nix.ops.probe import Prober, Target, instance_url
 
 from .test_client import INFO, METRICS, MockTGI, Script, free_port, run_mock
 

@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tgi_nix.nixcore import evaluate, module_dir, parse_nix_file
-from tgi_nix.nixexpr import to_nix
-from tgi_nix.render import render_options_md, render_options_nix, render_spec_module, render_unit_tree
-from tgi_nix.spec import load_spec, parse_spec
+from tgi_nix.generate.render import (
+    render_options_md,
+    render_options_nix,
+    render_spec_module,
+    render_unit_tree,
+)
+from tgi_nix.nix.bridge import evaluate, module_dir, parse_nix_file
+from tgi_nix.nix.expr import to_nix
+from tgi_nix.spec.loader import load_spec, parse_spec
 
 from .conftest import EXAMPLES, REPO
 from .snapshots import assert_snapshot

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tgi_nix.scenarios import fixtures, load_scenario, scenario_names
-from tgi_nix.validate import validate
+from tgi_nix.generate.validate import validate
+from tgi_nix.testing.scenarios import fixtures, load_scenario, scenario_names
 
 
 def test_scenarios_are_discovered() -> None:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 
 from tgi_nix.errors import SpecError
-from tgi_nix.schema import DEFAULT_IMAGE, Instance
-from tgi_nix.spec import load_spec, parse_spec, spec_toml
+from tgi_nix.spec.loader import load_spec, parse_spec, spec_toml
+from tgi_nix.spec.schema import DEFAULT_IMAGE, Instance
 
 from .conftest import EXAMPLES
 from .strategies import specs

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tgi_nix.vm import (
+from tgi_nix.testing.vm import (
     MOCK_IMAGE_REF,
     Machine,
     MachineError,
@@ -25,13 +25,13 @@ from tgi_nix.vm import (
     subtest,
     tag_mock_image,
 )
-from tgi_nix.vm.host import missing_host_packages
+from tgi_nix.testing.vm.host import missing_host_packages
 
 pytestmark = [
     pytest.mark.vm,
     pytest.mark.skipif(
         bool(missing_host_packages()) or os.geteuid() != 0,
-        reason="needs root and the host tools (python -m tgi_nix.vm --install-host-deps)",
+        reason="needs root and the host tools (python -m tgi_nix.testing.vm --install-host-deps)",
     ),
 ]
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tgi_nix.scenarios import run_scenario, scenario_names
-from tgi_nix.vm import Machine, ensure_image
-from tgi_nix.vm.host import missing_host_packages
+from tgi_nix.testing.scenarios import run_scenario, scenario_names
+from tgi_nix.testing.vm import Machine, ensure_image
+from tgi_nix.testing.vm.host import missing_host_packages
 
 CI = os.environ.get("CI") == "true"
 

@@ -18,7 +18,7 @@ from .errors import log
 
 SUITE = "trixie"
 PACKAGES = ("python3", "curl", "ca-certificates", "dash", "coreutils")
-MOCK_SERVER = Path(__file__).resolve().parent.parent / "mock_server.py"
+MOCK_SERVER = Path(__file__).resolve().parents[2] / "mock_server.py"
 IMAGE_REF = "localhost/tgi-mock:latest"
 
 LAUNCHER = '#!/bin/sh\nexec python3 /opt/tgi-mock/mock_server.py "$@"\n'

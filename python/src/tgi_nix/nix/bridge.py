@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import NixError, ToolMissingError
-from .schema import Spec
+from ..errors import NixError, ToolMissingError
+from ..spec.schema import Spec
 
 DEFAULT_PODMAN = "/run/current-system/sw/bin/podman"
 DEFAULT_SHELL = "/bin/sh"

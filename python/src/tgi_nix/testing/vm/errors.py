@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import TgiNixError, ToolMissingError
+from ...errors import TgiNixError, ToolMissingError
 
 
 class VmError(TgiNixError):

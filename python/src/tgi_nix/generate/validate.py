@@ -10,11 +10,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ToolMissingError, UnitVerifyError
-from .fsutil import write_tree_atomic
-from .nixcore import CoreResult, evaluate, parse_nix_file
+from ..errors import ToolMissingError, UnitVerifyError
+from ..fsutil import write_tree_atomic
+from ..nix.bridge import CoreResult, evaluate, parse_nix_file
+from ..spec.schema import Spec
 from .render import render_spec_module, render_unit_tree
-from .schema import Spec
 
 # Keys newer than the host's systemd may know (RestartSteps/RestartMaxDelaySec: systemd 254).
 # NixOS 26.05 and Debian trixie have them; an older host's systemd-analyze only warns.

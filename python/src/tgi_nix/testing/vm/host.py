@@ -37,7 +37,7 @@ def ensure_host_tools() -> None:
             + " ".join(missing)
             + "\n  install them: apt-get install -y --no-install-recommends "
             + " ".join(missing)
-            + "\n  or: python -m tgi_nix.vm --install-host-deps"
+            + "\n  or: python -m tgi_nix.testing.vm --install-host-deps"
         )
     if os.geteuid() != 0:
         raise VmError("building the VM image needs root (mmdebstrap into a directory, chroot for depmod)")

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from . import __version__
-from .errors import TgiNixError
+from .. import __version__
+from ..errors import TgiNixError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,15 +19,15 @@ def cli() -> None:
 def _register_commands() -> None:
     # Commands live in their own modules; each exposes one click command object.
     # Keep one import per line so parallel work does not collide.
-    from .cmd_spec import generate_cmd, options_cmd, render_units_cmd, validate_cmd
+    from ..cli.spec import generate_cmd, options_cmd, render_units_cmd, validate_cmd
 
     for command in (validate_cmd, generate_cmd, render_units_cmd, options_cmd):
         cli.add_command(command)
-    from .cmd_mock import mock_cmd
-    from .doctor import doctor_cmd
-    from .init_wizard import init_cmd
-    from .k8s import render_k8s_cmd
-    from .probe import probe_cmd
+    from ..cli.mock import mock_cmd
+    from ..generate.k8s import render_k8s_cmd
+    from ..ops.doctor import doctor_cmd
+    from ..ops.init_wizard import init_cmd
+    from ..ops.probe import probe_cmd
 
     cli.add_command(render_k8s_cmd)
     cli.add_command(doctor_cmd)

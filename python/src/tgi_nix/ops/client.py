@@ -26,7 +26,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, ValidationError
 
-from . import __version__
+from .. import __version__
 from .client_models import (
     ChatCompletion,
     ChatCompletionChunk,

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..nixcore import user_podman_argv
+from ...nix.bridge import user_podman_argv
 from .machine import Machine
 from .mockimage import IMAGE_REF
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
-from .errors import SpecError
-from .fsutil import write_atomic
-from .schema import Spec
-from .spec import parse_spec, spec_toml
+from ..errors import SpecError
+from ..fsutil import write_atomic
+from ..spec.loader import parse_spec, spec_toml
+from ..spec.schema import Spec
 
 FIRST_PORT = 8080
 DEFAULT_TOKEN_FILE = "/var/lib/huggingface-tgi/secrets.env"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import mock_server
+from .. import mock_server
 
 
 @click.command(

@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import EndpointError
+from ..errors import EndpointError
 
 
 class TGIModel(BaseModel):

@@ -6,10 +6,10 @@ from typing import Any
 
 import jinja2
 
-from .nixcore import CoreResult
-from .nixexpr import nix_string, to_nix
-from .nixoptions import option_docs
-from .schema import Spec
+from ..nix.bridge import CoreResult
+from ..nix.expr import nix_string, to_nix
+from ..spec.options import option_docs
+from ..spec.schema import Spec
 
 TMPFILES_NAME = "huggingface-tgi.conf"
 
@@ -20,7 +20,7 @@ def _nix_filter(value: Any, indent: int = 0) -> str:
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("tgi_nix", "templates"),
+        loader=jinja2.PackageLoader("tgi_nix.generate", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,

@@ -16,12 +16,12 @@ from typing import Any
 import click
 import yaml
 
-from .doctor import known_model_size_gb
-from .errors import SpecError
-from .fsutil import write_tree_atomic
-from .nixcore import evaluate
-from .schema import IMAGE_RE, Instance, Spec
-from .spec import load_spec
+from ..errors import SpecError
+from ..fsutil import write_tree_atomic
+from ..nix.bridge import evaluate
+from ..ops.doctor import known_model_size_gb
+from ..spec.loader import load_spec
+from ..spec.schema import IMAGE_RE, Instance, Spec
 
 CONTAINER_PORT = 80
 TOKEN_SECRET = "huggingface-tgi-token"

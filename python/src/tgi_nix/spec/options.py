@@ -11,7 +11,7 @@ import annotated_types
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .nixexpr import to_nix
+from ..nix.expr import to_nix
 from .schema import Instance, option_name
 
 

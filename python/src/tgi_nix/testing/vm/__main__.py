@@ -1,4 +1,4 @@
-"""`python -m tgi_nix.vm`: build the cached VM image (or install host tools) and print its folder."""
+"""`python -m tgi_nix.testing.vm`: build the cached VM image (or install host tools) and print its folder."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .image import ensure_image, image_key
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tgi_nix.vm", description=__doc__.splitlines()[0].strip("`")
+        prog="python -m tgi_nix.testing.vm", description=__doc__.splitlines()[0].strip("`")
     )
     parser.add_argument("--install-host-deps", action="store_true", help="apt-get install missing host tools")
     parser.add_argument("--check", action="store_true", help="only report missing host tools")

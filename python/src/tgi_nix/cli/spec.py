@@ -9,12 +9,12 @@ from pathlib import Path
 import click
 from click.decorators import FC
 
-from .errors import CheckFailed
-from .fsutil import write_atomic, write_tree_atomic
-from .nixcore import DEFAULT_PODMAN, evaluate, module_dir, parse_nix_file, project_root
-from .render import render_options_md, render_options_nix, render_spec_module, render_unit_tree
-from .spec import load_spec
-from .validate import validate
+from ..errors import CheckFailed
+from ..fsutil import write_atomic, write_tree_atomic
+from ..generate.render import render_options_md, render_options_nix, render_spec_module, render_unit_tree
+from ..generate.validate import validate
+from ..nix.bridge import DEFAULT_PODMAN, evaluate, module_dir, parse_nix_file, project_root
+from ..spec.loader import load_spec
 
 SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 

@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..spec.loader import load_spec
 from .client import EndpointUnreachable, TGIClient, TGIError, metric_total
-from .spec import load_spec
 
 PROMPT = "What is deep learning?"
 CHAT_MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]

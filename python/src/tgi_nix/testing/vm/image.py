@@ -5,7 +5,7 @@ Layout of one cache entry, `$TGI_NIX_CACHE/vm/<key>/` (default cache `~/.cache/t
 `image.json` (versions and build timings). The key hashes everything that goes into the image, so a second
 call returns at once; a build happens in a temporary folder that is renamed into place when complete.
 
-Run `python -m tgi_nix.vm --help` for the command line (build, print the path, install host tools).
+Run `python -m tgi_nix.testing.vm --help` for the command line (build, print the path, install host tools).
 """
 
 from __future__ import annotations

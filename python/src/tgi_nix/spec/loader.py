@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from .errors import SpecError
+from ..errors import SpecError
 from .schema import Instance, Spec, option_name
 
 INSTANCE_KEYS = sorted(option_name(name) for name in Instance.model_fields)

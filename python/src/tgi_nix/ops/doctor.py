@@ -23,10 +23,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import CheckFailed
-from .nixcore import evaluate, user_podman_argv
-from .schema import Instance, Spec
-from .spec import load_spec
+from ..errors import CheckFailed
+from ..nix.bridge import evaluate, user_podman_argv
+from ..spec.loader import load_spec
+from ..spec.schema import Instance, Spec
 
 Level = Literal["ok", "warn", "fail"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError
-from .fsutil import write_tree_atomic
-from .nixcore import evaluate, project_root
-from .render import render_unit_tree
-from .schema import DEFAULT_IMAGE, Spec
-from .spec import parse_spec, spec_toml
+from ..errors import SpecError
+from ..fsutil import write_tree_atomic
+from ..generate.render import render_unit_tree
+from ..nix.bridge import evaluate, project_root
+from ..spec.loader import parse_spec, spec_toml
+from ..spec.schema import DEFAULT_IMAGE, Spec
 
 VM_PODMAN = "/usr/bin/podman"
 # Where both drivers put the deployed spec on the machine (for `tgi-nix doctor` and friends).
