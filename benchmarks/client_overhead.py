@@ -34,7 +34,6 @@ from tgi_nix.ops.client import DEFAULT_TIMEOUT, TGIClient
 
 PROMPT = "What is deep learning?"
 PARAMS = {"max_new_tokens": 16, "do_sample": False, "details": True}
-MOCK_LAUNCH = "import sys; from tgi_nix import mock_server as m; sys.exit(m.main(sys.argv[1:]))"
 
 
 def free_port() -> int:
@@ -51,8 +50,8 @@ def mock_server() -> Iterator[str]:
     with tempfile.TemporaryDirectory() as cache:
         cmd = [
             sys.executable,
-            "-c",
-            MOCK_LAUNCH,
+            "-m",
+            "tgi_nix.mock",
             "--model-id",
             "bench/model",
             "--hostname",

@@ -1,22 +1,35 @@
 # OCI image `localhost/tgi-mock:latest`: a stand-in for ghcr.io/huggingface/text-generation-inference in
 # the NixOS VM tests (no registry, no GPU). It keeps the parts of the real image that the module relies
 # on: the `text-generation-launcher` entrypoint taking launcher flags, `PORT=80`, `HF_HOME=/data`,
-# port 80, and `curl` for podman health checks. The server is python/src/tgi_nix/mock_server.py, which
+# port 80, and `curl` for podman health checks. The server is the package python/src/tgi_nix/mock/, which
 # needs nothing but the Python standard library.
 {
   lib,
   dockerTools,
+  runCommand,
   writeShellScriptBin,
   python3,
   curl,
   ...
 }:
 let
-  mockServer = ../../python/src/tgi_nix/mock_server.py;
+  mockDir = ../../python/src/tgi_nix/mock;
+  mockSource = lib.fileset.toSource {
+    root = mockDir;
+    fileset = lib.fileset.fileFilter (file: file.hasExt "py") mockDir;
+  };
+
+  # The mock as a folder, run as a package: its imports are relative, so it works under any package
+  # name (tgi_nix_mock, as in the Debian VM harness's image: python/src/tgi_nix/testing/vm/mockimage.py).
+  mockPackage = runCommand "tgi-nix-mock" { } ''
+    mkdir -p $out
+    cp -r ${mockSource} $out/tgi_nix_mock
+  '';
 
   # Same name and argument handling as the real entrypoint: `podman run IMAGE --model-id ... --port ...`.
   launcher = writeShellScriptBin "text-generation-launcher" ''
-    exec ${lib.getExe python3} ${mockServer} "$@"
+    export PYTHONPATH=${mockPackage}
+    exec ${lib.getExe python3} -m tgi_nix_mock "$@"
   '';
 in
 dockerTools.buildLayeredImage {

@@ -538,7 +538,7 @@ def free_port() -> int:
 
 @dataclass
 class MockTGI:
-    """A running `tgi_nix.mock_server` subprocess."""
+    """A running `tgi_nix.mock` subprocess."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -562,7 +562,7 @@ def run_mock(tmp: Path, model: str = "org/model", *, load_delay: float = 0.0, ar
     port = port or free_port()
     log = tmp / f"mock-{port}.log"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TGI_MOCK_", "HF_"))}
-    cmd = [sys.executable, "-m", "tgi_nix.mock_server", "--model-id", model, "--hostname", "127.0.0.1",
+    cmd = [sys.executable, "-m", "tgi_nix.mock", "--model-id", model, "--hostname", "127.0.0.1",
            "--port", str(port), "--prometheus-port", "0", "--huggingface-hub-cache", str(tmp / "hub"),
            "--download-delay", "0", "--load-delay", str(load_delay), *args]
     with log.open("wb") as out:

@@ -1,4 +1,4 @@
-"""Behaviour tests for the TGI mock (tgi_nix/mock_server.py), run as a subprocess on 127.0.0.1."""
+"""Behaviour tests for the TGI mock (the tgi_nix.mock package), run as a subprocess on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import tgi_nix
-
-MOCK = Path(tgi_nix.__file__).parent / "mock_server.py"
+# The mock as a module, as `python -m` runs it in the mock image too.
+MOCK = ("-m", "tgi_nix.mock")
 MODEL = "acme/tiny-llm"
 SECRET = "hf_test_SECRET_token_1234567890"
 SECRET_PREFIX = hashlib.sha256(SECRET.encode()).hexdigest()[:12]
@@ -78,7 +77,7 @@ class Mock:
         full_env.update(env or {})
         cmd = [
             sys.executable,
-            str(MOCK),
+            *MOCK,
             "--model-id",
             model,
             "--hostname",
@@ -309,7 +308,7 @@ def test_startup_errors_exit_nonzero(tmp_path: Path) -> None:
 
     env = {k: v for k, v in os.environ.items() if k != "MODEL_ID"}
     no_model = subprocess.run(
-        [sys.executable, str(MOCK)], capture_output=True, text=True, env=env, timeout=10
+        [sys.executable, *MOCK], capture_output=True, text=True, env=env, timeout=10
     )
     assert no_model.returncode == 2 and "--model-id" in no_model.stderr
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .. import mock_server
+from ..mock import main as mock_main
 
 
 @click.command(
@@ -24,4 +24,4 @@ def mock_cmd(launcher_args: tuple[str, ...]) -> int:
     """
     # In its image the mock caches under /data like TGI; on a workstation keep it in the user's cache.
     os.environ.setdefault("HF_HOME", str(Path.home() / ".cache" / "tgi-nix" / "mock-hf-home"))
-    return mock_server.main(list(launcher_args))
+    return mock_main(list(launcher_args))

@@ -1,4 +1,4 @@
-"""A registry-free stand-in for the TGI container image: Debian python3 + curl + the mock server.
+"""A registry-free stand-in for the TGI container image: Debian python3 + curl + the mock package.
 
 The real image is `ghcr.io/huggingface/text-generation-inference`; VM tests have no network, so they run this
 one instead, tagged with the real name (`provision.tag_mock_image`). Like the real image it has curl (for
@@ -7,40 +7,25 @@ one instead, tagged with the real name (`provision.tag_mock_image`). Like the re
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
-from .errors import log
-
 SUITE = "trixie"
 PACKAGES = ("python3", "curl", "ca-certificates", "dash", "coreutils")
-MOCK_SERVER = Path(__file__).resolve().parents[2] / "mock_server.py"
 IMAGE_REF = "localhost/tgi-mock:latest"
+# The mock package (tgi_nix/mock, standard library only), copied as a folder and run with `python3 -m`;
+# its imports are relative, so the package name in the image does not matter.
+MOCK_PACKAGE = Path(__file__).resolve().parents[2] / "mock"
+MOCK_ROOT = "/opt/tgi-mock"
+MOCK_MODULE = "tgi_nix_mock"
 
-LAUNCHER = '#!/bin/sh\nexec python3 /opt/tgi-mock/mock_server.py "$@"\n'
-
-# Used only while the real mock server does not exist yet: enough for /health and the unit tests.
-PLACEHOLDER_SERVER = '''"""Placeholder TGI mock: /health answers 503 for LOAD_SECONDS, then 200."""
-import http.server, os, sys, time
-port = int(os.environ.get("PORT", "80"))
-args = sys.argv[1:]
-if "--port" in args:
-    port = int(args[args.index("--port") + 1])
-t0 = time.monotonic()
-load = float(os.environ.get("MOCK_LOAD_SECONDS", "2"))
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        ok = time.monotonic() - t0 >= load
-        code = 200 if ok or self.path != "/health" else 503
-        self.send_response(code); self.end_headers()
-        self.wfile.write(b"" if code == 200 else b\'{"error":"unhealthy","error_type":"healthcheck"}\')
-print("Starting Webserver", flush=True)
-http.server.ThreadingHTTPServer(("0.0.0.0", port), H).serve_forever()
-'''
+LAUNCHER = f"""#!/bin/sh
+export PYTHONPATH={MOCK_ROOT}
+exec python3 -m {MOCK_MODULE} "$@"
+"""
 
 # Never needed by a python3 + curl container.
 _DROP = (
@@ -60,17 +45,22 @@ _DROP = (
 )
 
 
-def mock_server_source() -> bytes:
-    """The mock server to bake in: the project's real one, or the placeholder until it exists."""
-    if MOCK_SERVER.is_file():
-        return MOCK_SERVER.read_bytes()
-    _warn_placeholder()
-    return PLACEHOLDER_SERVER.encode()
+def mock_sources() -> dict[str, bytes]:
+    """The mock package's files (relative path -> content), in a stable order."""
+    return {
+        path.relative_to(MOCK_PACKAGE).as_posix(): path.read_bytes()
+        for path in sorted(MOCK_PACKAGE.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
 
 
-@functools.cache
-def _warn_placeholder() -> None:
-    log(f"warning: {MOCK_SERVER} does not exist yet, using a placeholder mock server")
+def install_mock(root: Path) -> Path:
+    """Write the mock package under `root` (a root file system) as MOCK_ROOT/MOCK_MODULE; returns that folder."""
+    package = root / MOCK_ROOT.lstrip("/") / MOCK_MODULE
+    for rel, data in mock_sources().items():
+        (package / rel).parent.mkdir(parents=True, exist_ok=True)
+        (package / rel).write_bytes(data)
+    return package
 
 
 def mock_key() -> str:
@@ -78,7 +68,8 @@ def mock_key() -> str:
     h = hashlib.sha256()
     for part in (SUITE, *PACKAGES, LAUNCHER, "|".join(_DROP)):
         h.update(part.encode() + b"\0")
-    h.update(mock_server_source())
+    for rel, data in mock_sources().items():
+        h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()
 
 
@@ -119,9 +110,7 @@ def build_mock_rootfs(rootfs: Path, mirror: str) -> None:
     bundle = rootfs / "etc/ssl/certs/ca-certificates.crt"
     bundle.parent.mkdir(parents=True, exist_ok=True)
     bundle.write_bytes(b"".join(c.read_bytes() for c in certs))
-    opt = rootfs / "opt/tgi-mock"
-    opt.mkdir(parents=True, exist_ok=True)
-    (opt / "mock_server.py").write_bytes(mock_server_source())
+    install_mock(rootfs)
     launcher = rootfs / "usr/local/bin/text-generation-launcher"
     launcher.parent.mkdir(parents=True, exist_ok=True)
     launcher.write_text(LAUNCHER)

@@ -132,8 +132,7 @@ def customize(rootfs: Path, work: Path) -> str:
     _write(rootfs / "usr/local/sbin/tgi-mock-import", guest.MOCK_IMPORT_SCRIPT, 0o755)
     shutil.copy2(work / "tgi-mock.tar", rootfs / "opt/tgi-mock.tar")
     (work / "tgi-mock.tar").unlink()
-    (rootfs / "opt/tgi-mock").mkdir(parents=True, exist_ok=True)
-    (rootfs / "opt/tgi-mock/mock_server.py").write_bytes(mockimage.mock_server_source())
+    mockimage.install_mock(rootfs)
 
     kernels = sorted((rootfs / "boot").glob("vmlinuz-*"))
     if not kernels:

@@ -1,0 +1,26 @@
+"""A stand-in for Hugging Face Text Generation Inference (TGI 3.3.7), standard library only.
+
+It takes ``text-generation-launcher`` arguments (and their SCREAMING_SNAKE environment variables), fakes
+the model download into the Hugging Face cache, and serves TGI's HTTP API with TGI's shapes, status codes,
+error messages, headers and Prometheus metrics.  Generated text is a list of words chosen from a hash of
+(model id, prompt[, seed]), so greedy requests are deterministic.
+
+Usage:  python3 -m tgi_nix.mock --model-id org/model [launcher flags...]
+(In the mock image the package is `tgi_nix_mock`, run as `text-generation-launcher`.)
+
+Mock-only knobs (flag / environment variable):
+  --load-delay SECONDS      TGI_MOCK_LOAD_DELAY      "shard" load time after the download (default 1.0)
+  --download-delay SECONDS  TGI_MOCK_DOWNLOAD_DELAY  fake download time when not cached (default 0.5)
+  --token-delay SECONDS     TGI_MOCK_TOKEN_DELAY     sleep per generated token (default 0.0)
+  --never-ready             TGI_MOCK_NEVER_READY=1   /health stays 503 forever
+Magic input: a prompt containing ``__tgi_mock_fail__`` fails with 424 (error_type "generation").
+Mock-only endpoint: GET /mock/state -> {downloads, hf_token_sha256_prefix, ready, args, requests_in_flight}.
+Secrets (HF_TOKEN, --api-key) are never logged or served; only a sha256 prefix of HF_TOKEN is.
+
+Standard library only, and no imports from outside this package (tests/test_mock_stdlib.py): the
+folder is copied into container images as it is.
+"""
+
+from .main import main
+
+__all__ = ["main"]
