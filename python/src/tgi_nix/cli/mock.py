@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..mock import main as mock_main
-
 
 @click.command(
     "mock",
@@ -22,6 +20,8 @@ def mock_cmd(launcher_args: tuple[str, ...]) -> int:
     Takes TGI's launcher flags (and their env vars) so a unit's argv works unchanged; see
     `tgi-nix mock --help` for the mock-only options.
     """
+    from ..mock import main as mock_main
+
     # In its image the mock caches under /data like TGI; on a workstation keep it in the user's cache.
     os.environ.setdefault("HF_HOME", str(Path.home() / ".cache" / "tgi-nix" / "mock-hf-home"))
     return mock_main(list(launcher_args))

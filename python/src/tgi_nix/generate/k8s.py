@@ -1,4 +1,4 @@
-"""`tgi-nix render-k8s`: a Deployment, a Service and a cache PVC per enabled instance.
+"""Kubernetes manifests for `tgi-nix render-k8s`: a Deployment, a Service and a cache PVC per enabled instance.
 
 The launcher arguments, CDI devices and health-check timings come from the Nix core (the same facts
 the systemd units use), so a Kubernetes deployment runs the same TGI command as a NixOS host.
@@ -10,17 +10,13 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import click
 import yaml
 
 from ..errors import SpecError
-from ..fsutil import write_tree_atomic
 from ..nix.bridge import evaluate
-from ..ops.doctor import known_model_size_gb
-from ..spec.loader import load_spec
+from ..spec.models import known_model_size_gb
 from ..spec.schema import IMAGE_RE, Instance, Spec
 
 CONTAINER_PORT = 80
@@ -38,8 +34,8 @@ _TIMESPAN_SECONDS = {
 }
 _SIZE_SUFFIX = {"b": "", "k": "Ki", "m": "Mi", "g": "Gi"}
 # Object names (RFC 1123 subdomain) and storage quantities, checked before anything is written.
-_DNS_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+DNS_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 
 
 @dataclass(frozen=True)
@@ -319,64 +315,3 @@ def render_k8s(spec: Spec, source: str, options: K8sOptions) -> dict[str, str]:
         file: to_yaml(objects, source)
         for file, objects in render_objects(spec, core.instances, options).items()
     }
-
-
-def _dns_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not _DNS_NAME_RE.match(value):
-        raise click.BadParameter(f"{value!r} is not a Kubernetes name (lowercase letters, digits, '-', '.')")
-    return value
-
-
-def _quantity(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not _QUANTITY_RE.match(value):
-        raise click.BadParameter(f"{value!r} is not a storage quantity such as 200Gi")
-    return value
-
-
-def _parse_claims(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    claims: dict[str, str] = {}
-    for value in values:
-        name, sep, claim = value.partition("=")
-        if not sep or not name or not _DNS_NAME_RE.match(claim):
-            raise click.BadParameter(f"{value!r}: write INSTANCE=CLAIM with a Kubernetes claim name")
-        claims[name] = claim
-    return claims
-
-
-@click.command("render-k8s")
-@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for one <unit>.yaml (PVC, Deployment, Service) per enabled instance.")
-@click.option("--namespace", default=None, callback=_dns_name, help="metadata.namespace of every object (default: none).")
-@click.option("--gpus-per-instance", type=click.IntRange(min=1), default=None,
-              help='GPU count for instances with gpus = "all" (default: numShard, else 1).')
-@click.option("--token-secret", default=TOKEN_SECRET, show_default=True, callback=_dns_name,
-              help=f"Secret holding the Hugging Face token under the key {TOKEN_KEY} (and, for apiKeyFile instances, {API_KEY}).")
-@click.option("--cache-size", default=None, callback=_quantity,
-              help=f"Size of each cache PVC (default: the model's size + 25% when known, else {DEFAULT_CACHE_SIZE}).")
-@click.option("--storage-class", default=None, callback=_dns_name, help="storageClassName of the cache PVCs.")
-@click.option("--cache-claim", "cache_claims", multiple=True, metavar="INSTANCE=CLAIM", callback=_parse_claims,
-              help="Mount an existing PersistentVolumeClaim for INSTANCE instead of rendering one.")
-def render_k8s_cmd(
-    spec: Path,
-    output: Path,
-    namespace: str | None,
-    gpus_per_instance: int | None,
-    token_secret: str,
-    cache_size: str | None,
-    storage_class: str | None,
-    cache_claims: dict[str, str],
-) -> None:
-    """Render Kubernetes manifests (Deployment, Service, cache PVC) for SPEC's enabled instances."""
-    options = K8sOptions(
-        namespace=namespace,
-        gpus_per_instance=gpus_per_instance,
-        token_secret=token_secret,
-        cache_size=cache_size,
-        storage_class=storage_class,
-        cache_claims=cache_claims,
-    )
-    files = render_k8s(load_spec(spec), spec.name, options)
-    write_tree_atomic(output, files)
-    for rel in sorted(files):
-        click.echo(str(output / rel))

@@ -1,4 +1,4 @@
-"""`tgi-nix doctor`: host checks for a spec's instances (token file, disk, ports, podman, CDI, units).
+"""The host checks behind `tgi-nix doctor`: token file, disk, ports, podman, CDI and units per instance.
 
 Every file is read under `Host.root` and every command goes through `Host.run`, so tests drive the
 checks with a prepared directory tree and canned command output.
@@ -13,30 +13,22 @@ import shutil
 import subprocess
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import click
 import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import CheckFailed
-from ..nix.bridge import evaluate, user_podman_argv
-from ..spec.loader import load_spec
+from ..nix.bridge import user_podman_argv
+from ..spec.models import known_model_size_gb
 from ..spec.schema import Instance, Spec
 
 Level = Literal["ok", "warn", "fail"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Download sizes (GB, weights and tokenizer) of the models the examples use.
-KNOWN_MODEL_SIZES_GB = {
-    "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B": 15.2,
-    "meta-llama/Llama-4-Scout-17B-16E-Instruct": 218.0,
-    "HuggingFaceTB/SmolLM2-135M-Instruct": 0.27,
-}
 MIN_PODMAN = (4, 7)  # --sdnotify=healthy
 RECOMMENDED_PODMAN = (5, 0)
 PODMAN_CDI_RUN_DROPPED = (5, 5)  # stopped reading /run/cdi by default
@@ -46,11 +38,6 @@ TCP_LISTEN = "0A"
 NOT_FOUND = 127
 JOURNAL_LINES = 20
 _TOKEN_LINE_RE = re.compile(r"^(export\s+)?(HF_TOKEN|HUGGING_FACE_HUB_TOKEN)=(.*)$")
-
-
-def known_model_size_gb(model: str) -> float | None:
-    """Download size in GB of a well-known model, else None (shared with render-k8s PVC sizing)."""
-    return KNOWN_MODEL_SIZES_GB.get(model)
 
 
 @dataclass(frozen=True)
@@ -422,22 +409,3 @@ def print_table(findings: list[Finding], console: Console) -> None:
         console.print(Text(f"last log lines of {f.subject}:", style="bold"))
         for line in f.details:
             console.print(Text(line), highlight=False)
-
-
-@click.command("doctor")
-@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("/"),
-              show_default=True, help="Read host files under this directory (commands still run on this host).")
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-def doctor_cmd(spec: Path, root: Path, as_json: bool) -> None:
-    """Check this host for SPEC: token file, disk space, ports, podman, CDI devices, unit state."""
-    parsed = load_spec(spec)
-    findings = run_checks(parsed, evaluate(parsed).instances, Host(root=root, run=run_command))
-    failed = [f for f in findings if f.level == "fail"]
-    if as_json:
-        click.echo(json.dumps({"ok": not failed, "findings": [asdict(f) for f in findings]}, indent=2))
-    else:
-        print_table(findings, Console(soft_wrap=False))
-    if failed:
-        raise CheckFailed(f"{len(failed)} check(s) failed")
-

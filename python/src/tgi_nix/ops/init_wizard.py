@@ -1,4 +1,5 @@
-"""`tgi-nix init`: ask for one instance and write a spec file that `tgi-nix validate` accepts.
+"""The answers behind `tgi-nix init`: one instance, checked field by field, written as a spec file that
+`tgi-nix validate` accepts.
 
 Every answer is checked by the schema itself (`parse_spec`), so the wizard never accepts a value
 that the spec loader would reject, and the written file is read back and validated before it lands.
@@ -12,10 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import click
-
 from ..errors import SpecError
-from ..fsutil import write_atomic
 from ..spec.loader import parse_spec, spec_toml
 from ..spec.schema import Spec
 
@@ -25,6 +23,10 @@ NVIDIA_CONTROL_DEVICE = Path("/dev/nvidiactl")
 NONE_ANSWERS = ("none", "no", "-")
 _CHECK_NAME = "check"
 _CHECK_BASE: dict[str, Any] = {"model": "owner/name", "port": FIRST_PORT}
+
+
+class BadAnswer(ValueError):
+    """An answer the schema rejects, with the schema's message (the CLI asks again)."""
 
 
 def default_instance_name(model: str) -> str:
@@ -53,13 +55,13 @@ def next_free_port(start: int = FIRST_PORT) -> int:
 
 
 def _schema_check(instances: dict[str, Any]) -> None:
-    """Raise click.BadParameter (click then asks again) with the schema's own message."""
+    """Raise BadAnswer with the schema's own message."""
     try:
         parse_spec({"instances": instances}, source="answer")
     except SpecError as err:
         reasons = err.message.splitlines()[1:]
         text = "; ".join(r.replace(f"instances.{_CHECK_NAME}.", "").removeprefix("instances: ") for r in reasons)
-        raise click.BadParameter(text) from None
+        raise BadAnswer(text) from None
 
 
 def _field(key: str, value: Any) -> Any:
@@ -81,7 +83,7 @@ def ask_port(answer: str) -> int:
     try:
         port = int(str(answer).strip())
     except ValueError:
-        raise click.BadParameter(f"{answer!r} is not a port number") from None
+        raise BadAnswer(f"{answer!r} is not a port number") from None
     return int(_field("port", port))
 
 
@@ -94,7 +96,7 @@ def ask_gpus(answer: str) -> str | list[int] | None:
     try:
         indices = [int(part) for part in re.split(r"[,\s]+", text) if part]
     except ValueError:
-        raise click.BadParameter(f"{answer!r}: write all, none, or GPU indices such as 0,1") from None
+        raise BadAnswer(f"{answer!r}: write all, none, or GPU indices such as 0,1") from None
     _field("gpus", indices)
     return indices
 
@@ -125,42 +127,8 @@ def build_spec_text(name: str, instance: dict[str, Any]) -> tuple[str, Spec]:
     return text, parse_spec(data, "the new spec")
 
 
-def _refuse_overwrite(output: Path, force: bool) -> None:
+def refuse_overwrite(output: Path, force: bool) -> None:
     if output.exists() and not force:
         raise SpecError(f"{output} already exists; pass --force to overwrite it")
     if output.is_dir():
         raise SpecError(f"{output} is a directory; give a file name such as spec.toml")
-
-
-@click.command("init")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("spec.toml"), show_default=True,
-              help="Spec file to write (atomically, after validation).")
-@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def init_cmd(output: Path, force: bool) -> None:
-    """Create a spec file for one TGI instance by answering a few questions."""
-    _refuse_overwrite(output, force)
-    model = click.prompt("Hugging Face model id (owner/name)", value_proc=ask_model)
-    name = click.prompt("Instance name", default=default_instance_name(model), value_proc=ask_name)
-    port = click.prompt("Host port", default=str(next_free_port()), value_proc=ask_port)
-    if not port_is_free(port):
-        click.echo(f"note: port {port} is in use on 127.0.0.1 right now; free it before starting {name}")
-    gpus = click.prompt(
-        "GPUs (all, none, or indices such as 0,1)",
-        default="all" if NVIDIA_CONTROL_DEVICE.exists() else "none",
-        value_proc=ask_gpus,
-    )
-    token_file = click.prompt(
-        "Token file with HF_TOKEN=... (none for public models)", default=DEFAULT_TOKEN_FILE, value_proc=ask_token_file
-    )
-    instance: dict[str, Any] = {"model": model, "port": port}
-    if gpus is not None:
-        instance["gpus"] = gpus
-    if token_file is not None:
-        instance["environmentFile"] = token_file
-    text, _spec = build_spec_text(name, instance)
-    _refuse_overwrite(output, force)  # again: the file may have appeared while we were asking
-    write_atomic(output, text)
-    click.echo(f"wrote {output}: instance {name!r} serving {model} on 127.0.0.1:{port}")
-    if token_file is not None and not Path(token_file).exists():
-        click.echo(f"next: install -m 0600 -o root /dev/null {token_file}, then add HF_TOKEN=hf_... to it")
-    click.echo(f"next: tgi-nix validate {output}")

@@ -1,4 +1,4 @@
-"""`tgi-nix probe URL|SPEC`: check that TGI endpoints are up, serve the right model and behave.
+"""The checks behind `tgi-nix probe URL|SPEC`: TGI endpoints are up, serve the right model and behave.
 
 Checks per endpoint, in order: health (waiting while the model loads), info (model id), determinism
 (two greedy generations agree), stream (time to first token, tokens/s), chat, chat-stream, metrics
@@ -9,7 +9,6 @@ failed, 5 an endpoint could not be reached (that wins over 1).
 from __future__ import annotations
 
 import ipaddress
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -17,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import httpx
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -30,6 +28,10 @@ PROMPT = "What is deep learning?"
 CHAT_MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]
 POLL_INTERVAL = 0.5
 CONNECT_TIMEOUT = 2.0  # an unreachable endpoint must fail fast, not after --timeout
+
+
+class BadTarget(ValueError):
+    """The probe's argument is neither a URL nor a spec file (the CLI reports it as a bad argument)."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,7 @@ def targets_from(target: str, model: str | None) -> list[Target]:
     if target.startswith(("http://", "https://")):
         return [Target(target.rstrip("/"), target.rstrip("/"), model)]
     if not Path(target).is_file() and not target.endswith(".toml"):
-        raise click.BadParameter(f"{target!r} is neither a URL (http://host:port) nor a spec file (.toml)",
-                                 param_hint="URL|SPEC")
+        raise BadTarget(f"{target!r} is neither a URL (http://host:port) nor a spec file (.toml)")
     spec = load_spec(target)
     return [Target(name, instance_url(inst.listen_address, inst.port), inst.model)
             for name, inst in spec.enabled().items()]
@@ -282,47 +283,3 @@ def render(reports: list[EndpointReport], console: Console) -> None:
         console.print(table)
     passed = sum(report.ok for report in reports)
     console.print(f"{passed}/{len(reports)} endpoint(s) passed", highlight=False)
-
-
-def _read_api_key(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    key = path.read_text().strip()
-    if not key:
-        raise click.BadParameter(f"{path} is empty", param_hint="--api-key-file")
-    return key
-
-
-@click.command("probe")
-@click.argument("target", metavar="URL|SPEC")
-@click.option("--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
-              help="Seconds to wait for a loading model (/health 503) to become healthy.")
-@click.option("--wait-for-start", is_flag=True,
-              help="Also wait (up to --timeout) while nothing listens on the port, e.g. right after a deploy.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of tables.")
-@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="File holding the bearer token of an instance started with --api-key.")
-@click.option("--model", default=None, help="Model id the URL must serve (a SPEC names its own).")
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Tokens per generation request.")
-@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
-              show_default=True, help="Seconds one request may take.")
-def probe_cmd(target: str, timeout: float, wait_for_start: bool, as_json: bool, api_key_file: Path | None,
-              model: str | None, max_new_tokens: int, request_timeout: float) -> int:
-    """Check TGI endpoints: a URL, or every enabled instance of a SPEC file.
-
-    Exit status: 0 when every check passes, 1 when one fails, 5 when an endpoint cannot be reached.
-    """
-    api_key = _read_api_key(api_key_file)
-    targets = targets_from(target, model)
-    err_console = Console(stderr=True)
-    reports = [probe(t, api_key=api_key, timeout=timeout, wait_for_start=wait_for_start,
-                     max_new_tokens=max_new_tokens, request_timeout=request_timeout, console=err_console)
-               for t in targets]
-    code = exit_code(reports)
-    if as_json:
-        click.echo(json.dumps({"ok": code == 0, "exit_code": code,
-                               "endpoints": [report.as_json() for report in reports]}, indent=2))
-    else:
-        render(reports, Console())
-    return code
