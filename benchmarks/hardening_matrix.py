@@ -117,8 +117,7 @@ def main() -> int:
     files = render_unit_tree(core)
     podman = "podman"
     if rootless:
-        user = str(ROOTLESS["user"])
-        podman = shlex.join(user_podman_argv({"name": user, **core.users[user]}))
+        podman = shlex.join(user_podman_argv(core.users[str(ROOTLESS["user"])]))
     unit_text = files[f"systemd/{UNIT}.service"]
     ensure_image()
     with tempfile.TemporaryDirectory() as tmp, Machine(name="hardening") as machine:
@@ -132,7 +131,7 @@ def main() -> int:
         install_units(machine, render)
         image = spec.instances["probe"].image
         if rootless:
-            tag_mock_image_as(machine, str(ROOTLESS["user"]), core.users, [image])
+            tag_mock_image_as(machine, core.users[str(ROOTLESS["user"])], [image])
         else:
             tag_mock_image(machine, image)
         machine.succeed(f"systemctl start {UNIT}-image.service")

@@ -54,8 +54,8 @@ def main() -> int:
             rootless_units = {
                 f"{unit}.service"
                 for facts in core.instances.values()
-                if facts["rootless"]
-                for unit in (facts["unitName"], facts["imageUnitName"])
+                if facts.rootless
+                for unit in (facts.unit_name, facts.image_unit_name)
             }
             for rel, text in sorted(render_unit_tree(core).items()):
                 if not rel.endswith(".service"):

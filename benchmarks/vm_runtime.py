@@ -95,7 +95,7 @@ def main() -> int:
         machine.succeed(f"systemctl start {UNIT}.service", timeout=400)
         machine.succeed(f"systemctl stop {UNIT}.service")
 
-        bare_argv = " ".join(facts["launcherArgs"])
+        bare_argv = " ".join(facts.launcher_args)
         bare_cmd = (
             f"podman run -d --rm --name bare --init -p 127.0.0.1:8081:80 -e TGI_MOCK_LOAD_DELAY={LOAD_DELAY} "
             f"-v /var/lib/bare:/data {image} {bare_argv} >/dev/null"

@@ -23,56 +23,26 @@ let
 
   enabled = filterAttrs (_: inst: inst.enable) cfg.instances;
 
-  # Where this host reaches an instance: its listen address, or loopback when it listens on all
-  # addresses; IPv6 addresses in brackets.
-  hostAddress =
-    inst:
-    if
-      builtins.elem inst.listenAddress [
-        "0.0.0.0"
-        "::"
-      ]
-    then
-      "127.0.0.1"
-    else if lib.hasInfix ":" inst.listenAddress then
-      "[${inst.listenAddress}]"
-    else
-      inst.listenAddress;
-
-  endpoint = inst: "${hostAddress inst}:${toString inst.port}";
-
-  # The engine version a dashboard should show: the digest when the image is pinned by digest,
-  # else its tag ("latest" when it has none). A registry port (host:5000/...) is not a tag.
-  imageVersion =
-    image:
-    let
-      digest = builtins.match ".*@(sha256:[a-f0-9]+)" image;
-      reference = builtins.head (lib.splitString "@" image);
-      tag = builtins.match ".*:([^/:]+)" reference;
-    in
-    if digest != null then
-      builtins.head digest
-    else if tag != null then
-      builtins.head tag
-    else
-      "latest";
+  # The core's facts: where this host reaches an instance (loopback of the same family for a
+  # wildcard address), and the engine version a dashboard shows (the image's digest or tag).
+  facts = cfg.facts;
 
   # TGI serves /metrics on its API port, without authentication (also with --api-key).
   scrapeJob = {
     job_name = "huggingface-tgi";
     metrics_path = "/metrics";
-    static_configs = mapAttrsToList (name: inst: {
-      targets = [ (endpoint inst) ];
+    static_configs = mapAttrsToList (name: f: {
+      targets = [ f.network.endpoint ];
       labels = {
         instance_name = name;
-        model_id = inst.model;
+        model_id = f.model.id;
         engine = "tgi";
-        engine_version = imageVersion inst.image;
+        engine_version = f.image.version;
       };
-    }) enabled;
+    }) facts;
   };
 
-  openaiBaseUrls = mapAttrsToList (_: inst: "http://${endpoint inst}/v1") enabled;
+  openaiBaseUrls = mapAttrsToList (_: f: "${f.network.url}/v1") facts;
 in
 {
   options.services.huggingface-tgi = {

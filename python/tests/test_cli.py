@@ -96,6 +96,7 @@ def test_options_check_detects_stale_files(tmp_path: Path, monkeypatch: pytest.M
     root = tmp_path / "root"
     shutil.copytree(REPO / "modules", root / "modules")
     shutil.copytree(REPO / "docs", root / "docs")
+    shutil.copy(REPO / "flake.nix", root / "flake.nix")
     monkeypatch.setenv("TGI_NIX_ROOT", str(root))
     assert main(["options", "--check"]) == 0
     (root / "docs" / "options.md").write_text("stale\n")

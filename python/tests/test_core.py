@@ -12,12 +12,14 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from tgi_nix.nix.bridge import evaluate
+from tgi_nix.nix.bridge import DEFAULT_SCRIPTS_DIR, evaluate, module_dir
 from tgi_nix.spec.loader import parse_spec
 
 from .strategies import specs
 
 TOKEN = "hf_SENTINELtokenThatMustNeverLeak0123456789"
+SCRIPTS = DEFAULT_SCRIPTS_DIR
+MODULE = module_dir()
 
 
 def split_exec(line: str) -> list[str]:
@@ -48,8 +50,8 @@ def test_core_invariants(data: dict[str, Any]) -> None:
     for name, inst in enabled.items():
         facts = result.instances[name]
         unit = f"huggingface-tgi-{name}"
-        assert facts["unitName"] == unit and facts["containerName"] == unit
-        argv = facts["podmanArgs"]
+        assert facts.unit_name == unit and facts.container_name == unit
+        argv = facts.podman_args
         assert f"--name={unit}" in argv
 
         # Exactly one published port, on the configured address, to TGI's port 80.
@@ -67,9 +69,9 @@ def test_core_invariants(data: dict[str, Any]) -> None:
             ]
         else:
             assert not [d for d in devices if d.startswith("nvidia.com/")]
-        assert devices == facts["cdiDevices"]
+        assert devices == facts.devices.cdi_devices
         assert set(inst.cdi_devices) <= set(devices)
-        assert facts["needsNvidia"] == bool(inst.gpus)
+        assert facts.devices.nvidia == bool(inst.gpus)
 
         # Secrets only by reference: the env file path, never a value, never in `environment`.
         # Rootless podman cannot read the root-only file: root copies it, user-only, into the
@@ -82,8 +84,7 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         elif inst.user:
             assert env_files == [f"--env-file={copy}"]
             pre = split_exec(unit_lines(text, "ExecStartPre")[-1].removeprefix("+"))
-            assert pre[:2] == ["/bin/sh", "-c"] and pre[3:] == [inst.environment_file, copy, inst.user]
-            assert "install -m 0400" in pre[2]
+            assert pre == [f"{SCRIPTS}/copy-env-file.sh", inst.environment_file, copy, inst.user]
         else:
             assert env_files == [f"--env-file={inst.environment_file}"]
         assert not any("HF_TOKEN" in a or TOKEN in a for a in argv)
@@ -91,7 +92,7 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         # Launcher args follow the image; the model id is passed; extraArgs come last.
         image_at = argv.index(inst.image)
         launcher = argv[image_at + 1 :]
-        assert launcher == facts["launcherArgs"]
+        assert launcher == facts.launcher_args
         assert launcher[:2] == ["--model-id", inst.model]
         if inst.extra_args:
             assert launcher[-len(inst.extra_args) :] == inst.extra_args
@@ -99,7 +100,7 @@ def test_core_invariants(data: dict[str, Any]) -> None:
             assert launcher[launcher.index("--quantize") + 1] == inst.quantize
 
         cache = inst.cache_dir or f"/var/lib/huggingface-tgi/{name}"
-        assert facts["cacheDir"] == cache
+        assert facts.paths.cache_dir == cache
         assert f"--volume={cache}:/data:rw" in argv
         owner = f"{inst.user} {inst.user}" if inst.user else "root root"
         assert f"d {cache} 0750 {owner} - -" in result.tmpfiles_rules
@@ -114,7 +115,8 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         image_text = result.unit_files[f"{unit}-image.service"]
         if inst.user:
             home = f"/var/lib/huggingface-tgi/.rootless/{inst.user}"
-            assert result.users[inst.user] == {"uid": inst.uid, "home": home}
+            user = result.users[inst.user]
+            assert (user.uid, user.home) == (inst.uid, home) and facts.podman_user == user
             assert f"d {home} 0700 {owner} - -" in result.tmpfiles_rules
             assert unit_lines(text, "Requires") == [f"{unit}-image.service user@{inst.uid}.service"]
             for t in (text, image_text):
@@ -176,10 +178,9 @@ def test_image_unit_loads_image_file_or_pulls_by_policy() -> None:
     # Default policy "missing": pull only when podman does not have the image yet.
     (exec_d,) = unit_lines(units["huggingface-tgi-d-image.service"], "ExecStart")
     assert split_exec(exec_d) == [
-        "/bin/sh",
-        "-c",
-        '"$0" image exists "$1" || exec "$0" pull "$1"',
+        f"{SCRIPTS}/fetch-image.sh",
         "/bin/podman",
+        "missing",
         "ghcr.io/huggingface/text-generation-inference:3.3.7",
     ]
     # The slow pull is never charged to the main unit's start timeout.
@@ -188,7 +189,7 @@ def test_image_unit_loads_image_file_or_pulls_by_policy() -> None:
 
 def test_local_model_path_is_mounted_read_only() -> None:
     spec = parse_spec({"instances": {"local": {"model": "/srv/models/llama", "port": 1}}})
-    argv = evaluate(spec, podman="/bin/podman").instances["local"]["podmanArgs"]
+    argv = evaluate(spec, podman="/bin/podman").instances["local"].podman_args
     assert "--volume=/srv/models/llama:/srv/models/llama:ro" in argv
 
 
@@ -209,17 +210,21 @@ def test_api_key_file_becomes_a_user_only_env_file(tmp_path: Path) -> None:
     spec = parse_spec({"instances": {"k": {"model": "a/b", "port": 8080, "apiKeyFile": "/run/secrets/api-key"}}})
     result = evaluate(spec, podman="/usr/bin/podman")
     text = result.unit_files["huggingface-tgi-k.service"]
-    argv = result.instances["k"]["podmanArgs"]
+    argv = result.instances["k"].podman_args
     assert "--env-file=/run/huggingface-tgi-k/api-key" in argv
     (pre,) = unit_lines(text, "ExecStartPre")
     assert pre.startswith("+")
     command = split_exec(pre.removeprefix("+"))
-    assert command[3:] == ["/run/secrets/api-key", "/run/huggingface-tgi-k/api-key", "root:root"]
+    assert command == [
+        f"{SCRIPTS}/write-api-key-env.sh", "/run/secrets/api-key", "/run/huggingface-tgi-k/api-key", "root:root",
+        "huggingface-tgi-k",
+    ]  # fmt: skip
+    command[0] = str(MODULE / "scripts" / "write-api-key-env.sh")
     key_file, env_file = tmp_path / "api-key", tmp_path / "run" / "api-key"
     env_file.parent.mkdir()
     key_file.write_text("s3cr3t key\\with $pecials\nsecond line\n")
     owner = f"{os.getuid()}:{os.getgid()}"
-    run = subprocess.run([*command[:3], str(key_file), str(env_file), owner], capture_output=True, text=True)
+    run = subprocess.run([command[0], str(key_file), str(env_file), owner, command[4]], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert env_file.read_text() == "API_KEY=s3cr3t key\\with $pecials\n"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o400
@@ -227,6 +232,6 @@ def test_api_key_file_becomes_a_user_only_env_file(tmp_path: Path) -> None:
     # A missing (or empty) key file fails the start with a message naming it.
     env_file.unlink()
     key_file.write_text("")
-    run = subprocess.run([*command[:3], str(key_file), str(env_file), owner], capture_output=True, text=True)
+    run = subprocess.run([command[0], str(key_file), str(env_file), owner, command[4]], capture_output=True, text=True)
     assert run.returncode != 0 and f"apiKeyFile {key_file} is missing or empty" in run.stderr
     assert not env_file.exists()

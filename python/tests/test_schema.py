@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from typing import Any
 
@@ -9,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 
 from tgi_nix.errors import SpecError
-from tgi_nix.spec.loader import load_spec, parse_spec, spec_toml
-from tgi_nix.spec.schema import DEFAULT_IMAGE, Instance
+from tgi_nix.spec.loader import checked_spec, load_spec, parse_spec, spec_toml
+from tgi_nix.nix.bridge import check
+from tgi_nix.spec.schema import DEFAULT_IMAGE
 
 from .conftest import EXAMPLES
 from .strategies import specs
@@ -24,7 +26,7 @@ def one(**overrides: Any) -> dict[str, Any]:
 
 def error_of(data: dict[str, Any]) -> str:
     with pytest.raises(SpecError) as info:
-        parse_spec(data)
+        checked_spec(data)
     return info.value.message
 
 
@@ -70,7 +72,7 @@ def test_defaults() -> None:
     ],
 )
 def test_valid_instances(overrides: dict[str, Any], expected: None) -> None:
-    parse_spec(one(**overrides))
+    checked_spec(one(**overrides))
 
 
 @pytest.mark.parametrize(
@@ -135,24 +137,24 @@ def test_missing_required_keys() -> None:
 @pytest.mark.parametrize("name", ["Bad", "9lives", "a_b", "-x", "x-", "a" * 41, "dots.no", ""])
 def test_bad_instance_names(name: str) -> None:
     message = error_of({"instances": {name: dict(BASE)}})
-    assert repr(name) in message and "huggingface-tgi-<name>" in message
+    assert json.dumps(name) in message and "huggingface-tgi-<name>" in message
 
 
 @pytest.mark.parametrize("name", ["a", "scout", "deepseek-r1", "x" * 40, "m7"])
 def test_good_instance_names(name: str) -> None:
-    parse_spec({"instances": {name: dict(BASE)}})
+    checked_spec({"instances": {name: dict(BASE)}})
 
 
 def test_shared_port_names_both_instances() -> None:
     message = error_of({"instances": {"one": dict(BASE), "two": dict(BASE)}})
-    assert "'one'" in message and "'two'" in message and "port 8080" in message
+    assert 'instances.two.port: two enabled instances use the same port (8080, also used by instance "one")' in message
 
 
 @pytest.mark.parametrize(
     ("two", "words"),
     [
-        ({"user": "tgi", "uid": 2002}, ["'one'", "'two'", "user 'tgi'", "its own user"]),
-        ({"user": "tgi-b", "uid": 2001}, ["'one'", "'two'", "uid 2001", "its own uid"]),
+        ({"user": "tgi", "uid": 2002}, ["instances.two.user:", '"one"', 'user "tgi"', "its own user"]),
+        ({"user": "tgi-b", "uid": 2001}, ["instances.two.uid:", '"one"', "uid 2001", "its own uid"]),
     ],
 )
 def test_rootless_instances_need_their_own_user_and_uid(two: dict[str, Any], words: list[str]) -> None:
@@ -170,7 +172,7 @@ def test_rootless_and_rootful_instances_mix() -> None:
 
 
 def test_disabled_instance_may_share_a_port() -> None:
-    parse_spec({"instances": {"one": dict(BASE), "two": {**BASE, "enable": False}}})
+    checked_spec({"instances": {"one": dict(BASE), "two": {**BASE, "enable": False}}})
 
 
 def test_unknown_top_level_key() -> None:
@@ -178,14 +180,16 @@ def test_unknown_top_level_key() -> None:
     assert "instance: unknown key" in message and "instances" in message
 
 
+def warnings_of(**overrides: Any) -> list[str]:
+    return [str(w) for w in check(parse_spec(one(**overrides)))]
+
+
 def test_warnings_for_unpinned_image_and_pointless_firewall() -> None:
-    inst = Instance.model_validate({**BASE, "image": "ghcr.io/huggingface/text-generation-inference:latest"})
-    assert any("not pinned" in w for w in inst.warnings())
-    inst = Instance.model_validate({**BASE, "image": "ghcr.io/huggingface/text-generation-inference"})
-    assert any("not pinned" in w for w in inst.warnings())
-    inst = Instance.model_validate({**BASE, "openFirewall": True})
-    assert any("loopback" in w for w in inst.warnings())
-    assert Instance.model_validate(BASE).warnings() == []
+    latest = warnings_of(image="ghcr.io/huggingface/text-generation-inference:latest")
+    assert any(w.startswith("instances.main.image: ") and "not pinned" in w for w in latest)
+    assert any("not pinned" in w for w in warnings_of(image="ghcr.io/huggingface/text-generation-inference"))
+    assert any("loopback" in w for w in warnings_of(openFirewall=True))
+    assert warnings_of() == []
 
 
 def test_invalid_toml_reports_line_and_column(write_spec) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 
@@ -25,8 +25,9 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
         raise
 
 
-def write_tree_atomic(target: Path, files: Mapping[str, str]) -> None:
-    """Write relative paths -> contents under `target`.
+def write_tree_atomic(target: Path, files: Mapping[str, str], executable: Collection[str] = ()) -> None:
+    """Write relative paths -> contents under `target` (mode 0755 for the paths in `executable`,
+    else 0644).
 
     A new directory appears complete or not at all (built beside it, then renamed); into an existing
     directory every file is replaced atomically, and files not named in `files` are left alone.
@@ -39,6 +40,7 @@ def write_tree_atomic(target: Path, files: Mapping[str, str]) -> None:
                 dest = staging / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_text(text, encoding="utf-8")
+                dest.chmod(0o755 if rel in executable else 0o644)
             staging.chmod(0o755)
             staging.rename(target)
         except BaseException:
@@ -46,4 +48,4 @@ def write_tree_atomic(target: Path, files: Mapping[str, str]) -> None:
             raise
         return
     for rel, text in files.items():
-        write_atomic(target / rel, text)
+        write_atomic(target / rel, text, 0o755 if rel in executable else 0o644)

@@ -11,9 +11,15 @@ from click.decorators import FC
 
 from ..errors import CheckFailed
 from ..fsutil import write_atomic, write_tree_atomic
-from ..generate.render import render_options_md, render_options_nix, render_spec_module, render_unit_tree
+from ..generate.render import (
+    executable_files,
+    render_options_md,
+    render_options_nix,
+    render_spec_module,
+    render_unit_tree,
+)
 from ..generate.validate import validate
-from ..nix.bridge import DEFAULT_PODMAN, evaluate, module_dir, parse_nix_file, project_root
+from ..nix.bridge import DEFAULT_PODMAN, DEFAULT_SCRIPTS_DIR, checkout_root, evaluate, parse_nix_file
 from ..spec.loader import load_spec
 
 SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
@@ -40,7 +46,7 @@ def _resolve_podman(podman: str | None) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when valid.")
 def validate_cmd(spec: Path, podman: str | None, quiet: bool) -> None:
     """Check SPEC: schema, generated Nix parses, the core evaluates, systemd accepts the units."""
-    report = validate(load_spec(spec), str(spec), _resolve_podman(podman))
+    report = validate(load_spec(spec, check=False), str(spec), _resolve_podman(podman))
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for note in report.notes:
@@ -82,23 +88,36 @@ def generate_cmd(spec: Path, output: Path) -> None:
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Directory for systemd/*.service and tmpfiles.d/huggingface-tgi.conf.",
+    help="Directory for systemd/*.service, tmpfiles.d/huggingface-tgi.conf and scripts/*.sh.",
 )
 @_podman_option()
-@click.option("--shell", default="/bin/sh", show_default=True, help="POSIX shell path used in ExecStopPost.")
-def render_units_cmd(spec: Path, output: Path, podman: str | None, shell: str) -> None:
-    """Render plain systemd units and a tmpfiles.d file for SPEC (for hosts without NixOS)."""
-    core = evaluate(load_spec(spec), podman=_resolve_podman(podman), shell=shell)
+@click.option(
+    "--shell", default="/bin/sh", show_default=True, help="POSIX shell that runs the units' scripts (their #! line)."
+)
+@click.option(
+    "--scripts-dir",
+    default=DEFAULT_SCRIPTS_DIR,
+    show_default=True,
+    help="Where the units expect the scripts: install scripts/*.sh there (mode 0755).",
+)
+def render_units_cmd(spec: Path, output: Path, podman: str | None, shell: str, scripts_dir: str) -> None:
+    """Render plain systemd units, a tmpfiles.d file and the units' scripts for SPEC (hosts without NixOS)."""
+    if not scripts_dir.startswith("/"):
+        raise click.BadParameter("must be an absolute path", param_hint="--scripts-dir")
+    core = evaluate(
+        load_spec(spec, check=False), podman=_resolve_podman(podman), shell=shell, scripts_dir=scripts_dir,
+        source=str(spec),
+    )
     files = render_unit_tree(core)
-    write_tree_atomic(output, files)
+    write_tree_atomic(output, files, executable_files(files))
     for rel in sorted(files):
         click.echo(str(output / rel))
 
 
 def _generated_files() -> dict[Path, str]:
-    root = project_root()
+    root = checkout_root()
     return {
-        module_dir() / "options.nix": render_options_nix(),
+        root / "modules" / "huggingface-tgi" / "generated" / "options.nix": render_options_nix(),
         root / "docs" / "options.md": render_options_md(),
     }
 
@@ -106,12 +125,12 @@ def _generated_files() -> dict[Path, str]:
 @click.command("options")
 @click.option("--check", is_flag=True, help="Fail if the committed files differ from the schema.")
 def options_cmd(check: bool) -> None:
-    """Regenerate (or --check) modules/huggingface-tgi/options.nix and docs/options.md from the schema."""
+    """Regenerate (or --check) modules/huggingface-tgi/generated/options.nix and docs/options.md from the schema."""
     files = _generated_files()
     stale = [path for path, text in files.items() if not path.is_file() or path.read_text() != text]
     if check:
         if stale:
-            names = ", ".join(str(p.relative_to(project_root())) for p in stale)
+            names = ", ".join(str(p.relative_to(checkout_root())) for p in stale)
             raise CheckFailed(f"generated files are stale: {names}; run `tgi-nix options` and commit them")
         click.echo("generated options and docs are up to date")
         return
@@ -119,4 +138,4 @@ def options_cmd(check: bool) -> None:
         write_atomic(path, text)
         if path.suffix == ".nix":
             parse_nix_file(path)
-        click.echo(f"{'updated' if path in stale else 'unchanged'} {path.relative_to(project_root())}")
+        click.echo(f"{'updated' if path in stale else 'unchanged'} {path.relative_to(checkout_root())}")

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from ..errors import ToolMissingError, UnitVerifyError
 from ..fsutil import write_tree_atomic
-from ..nix.bridge import CoreResult, evaluate, parse_nix_file
+from ..nix.bridge import evaluate, parse_nix_file
+from ..nix.facts import CoreResult
 from ..spec.schema import Spec
-from .render import render_spec_module, render_unit_tree
+from .render import SCRIPTS_SUBDIR, executable_files, render_spec_module, render_unit_tree
 
 # Keys newer than the host's systemd may know (RestartSteps/RestartMaxDelaySec: systemd 254).
 # NixOS 26.05 and Debian trixie have them; an older host's systemd-analyze only warns.
@@ -85,15 +86,17 @@ def verify_units(unit_dir: Path, podman: str) -> list[str]:
 
 def validate(spec: Spec, source: str, podman: str) -> Report:
     report = Report(instances=sorted(spec.instances))
-    for name, inst in sorted(spec.instances.items()):
-        report.warnings.extend(f"instances.{name}: {w}" for w in inst.warnings())
     with tempfile.TemporaryDirectory(prefix="tgi-nix-validate-") as tmp:
         tmp_path = Path(tmp)
         module = tmp_path / "huggingface-tgi-instances.nix"
         module.write_text(render_spec_module(spec, source))
         parse_nix_file(module)
-        report.core = evaluate(spec, podman=podman)
         out = tmp_path / "units"
-        write_tree_atomic(out, render_unit_tree(report.core))
+        # The core's rules (SpecError naming every option path) and facts in one evaluation; the
+        # units run the scripts from where they are written here, so systemd checks them too.
+        report.core = evaluate(spec, podman=podman, scripts_dir=str(out / SCRIPTS_SUBDIR), source=source)
+        report.warnings.extend(str(w) for w in report.core.warnings)
+        files = render_unit_tree(report.core)
+        write_tree_atomic(out, files, executable_files(files))
         report.notes.extend(verify_units(out / "systemd", podman))
     return report

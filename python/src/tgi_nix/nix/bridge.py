@@ -1,7 +1,9 @@
-"""Asking the Nix core (`modules/huggingface-tgi/core.nix`) for unit facts.
+"""Asking the Nix core (`modules/huggingface-tgi/core/`) for validation findings and facts.
 
-Python never re-implements the unit logic: it dumps the validated instances as JSON and lets real
-`nix-instantiate` evaluate the core, exactly as the NixOS module does.
+Python never re-implements the unit logic or the rules: it dumps the instances (types checked by
+the schema) as JSON and lets real `nix-instantiate` evaluate the core, exactly as the NixOS module
+does. The core ships inside this package (`tgi_nix/nix/module`, a link to the checkout's
+`modules/huggingface-tgi` that the wheel turns into a copy), so an installed CLI needs no checkout.
 """
 
 from __future__ import annotations
@@ -11,33 +13,41 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import NixError, ToolMissingError
+from ..errors import NixError, SpecError, ToolMissingError
 from ..spec.schema import Spec
+from .facts import Check, CoreResult, Finding, PodmanUser
 
 DEFAULT_PODMAN = "/run/current-system/sw/bin/podman"
 DEFAULT_SHELL = "/bin/sh"
-
-
-def project_root() -> Path:
-    """The checkout (or installed share dir) holding `modules/huggingface-tgi/`."""
-    env = os.environ.get("TGI_NIX_ROOT")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "modules" / "huggingface-tgi" / "core.nix").is_file():
-            return parent
-    raise ToolMissingError(
-        "cannot find modules/huggingface-tgi/core.nix; run from a tgi-nix checkout or set TGI_NIX_ROOT"
-    )
+# Where render-units' units expect the scripts on a host without NixOS.
+DEFAULT_SCRIPTS_DIR = "/usr/local/libexec/tgi-nix"
+PACKAGED_MODULE = Path(__file__).resolve().parent / "module"
 
 
 def module_dir() -> Path:
-    return project_root() / "modules" / "huggingface-tgi"
+    """The NixOS module directory whose core the CLI evaluates: `$TGI_NIX_ROOT/modules/huggingface-tgi`
+    when set (a checkout under test), else the copy shipped in the package."""
+    env = os.environ.get("TGI_NIX_ROOT")
+    found = Path(env) / "modules" / "huggingface-tgi" if env else PACKAGED_MODULE
+    if not (found / "core" / "default.nix").is_file():
+        where = f"TGI_NIX_ROOT={env}" if env else "the installed package"
+        raise ToolMissingError(
+            f"cannot find the Nix core (core/default.nix) in {found} ({where}); reinstall tgi-nix"
+            + (" or point TGI_NIX_ROOT at a tgi-nix checkout" if env else "")
+        )
+    return found
+
+
+def checkout_root() -> Path:
+    """The tgi-nix checkout this CLI runs from (generated files, nixos-tests/); an installed
+    package has none."""
+    root = module_dir().resolve().parents[1]
+    if not (root / "flake.nix").is_file():
+        raise ToolMissingError(f"{root} is no tgi-nix checkout; run from one or set TGI_NIX_ROOT to one")
+    return root
 
 
 def nix_instantiate() -> str:
@@ -68,66 +78,63 @@ def parse_nix_file(path: Path) -> None:
     run_nix(["--parse", str(path)], f"nix-instantiate --parse {path}")
 
 
-@dataclass(frozen=True)
-class CoreResult:
-    """What the core computed for a spec (see `evaluate` in core.nix)."""
-
-    raw: dict[str, Any]
-
-    @property
-    def unit_files(self) -> dict[str, str]:
-        return dict(self.raw["unitFiles"])
-
-    @property
-    def tmpfiles_rules(self) -> list[str]:
-        return list(self.raw["tmpfilesRules"])
-
-    @property
-    def instances(self) -> dict[str, dict[str, Any]]:
-        return dict(self.raw["instances"])
-
-    @property
-    def firewall_ports(self) -> list[int]:
-        return list(self.raw["firewallPorts"])
-
-    @property
-    def users(self) -> dict[str, dict[str, Any]]:
-        """Rootless instances' system users: name -> {"uid", "home"}."""
-        return dict(self.raw["users"])
-
-
-def user_podman_argv(user: Mapping[str, Any]) -> list[str]:
-    """podman as a rootless instance's user (the core's `podmanUser`: name, uid, home), run from `/`:
-    podman fails when it cannot enter the caller's working directory (root's home, say)."""
+def user_podman_argv(user: PodmanUser) -> list[str]:
+    """podman as a rootless instance's user (the core's `podmanUser`), run from `/`: podman fails
+    when it cannot enter the caller's working directory (root's home, say)."""
     return [
-        "runuser", "-u", str(user["name"]), "--", "env", "-C", "/",
-        f"HOME={user['home']}", f"XDG_RUNTIME_DIR=/run/user/{user['uid']}", "podman",
+        "runuser", "-u", user.name, "--", "env", "-C", "/",
+        f"HOME={user.home}", f"XDG_RUNTIME_DIR={user.runtime_dir}", "podman",
     ]  # fmt: skip
 
 
-def core_input(spec: Spec, podman: str = DEFAULT_PODMAN, shell: str = DEFAULT_SHELL) -> dict[str, Any]:
+def core_input(
+    spec: Spec,
+    podman: str = DEFAULT_PODMAN,
+    shell: str = DEFAULT_SHELL,
+    scripts_dir: str = DEFAULT_SCRIPTS_DIR,
+) -> dict[str, Any]:
     return {
         "instances": {name: inst.to_core() for name, inst in spec.instances.items()},
         "podman": podman,
         "shell": shell,
+        "scriptsDir": scripts_dir,
     }
 
 
-def evaluate(spec: Spec, podman: str = DEFAULT_PODMAN, shell: str = DEFAULT_SHELL) -> CoreResult:
-    """Evaluate the core for every instance in one `nix-instantiate --eval --strict --json` call."""
+def _eval_core(payload: dict[str, Any]) -> Any:
     with tempfile.TemporaryDirectory(prefix="tgi-nix-") as tmp:
         input_file = Path(tmp) / "instances.json"
-        input_file.write_text(json.dumps(core_input(spec, podman, shell)))
+        input_file.write_text(json.dumps(payload))
         out = run_nix(
-            [
-                "--eval",
-                "--strict",
-                "--json",
-                str(module_dir() / "eval.nix"),
-                "--argstr",
-                "input",
-                str(input_file),
-            ],
+            ["--eval", "--strict", "--json", str(module_dir() / "eval.nix"), "--argstr", "input", str(input_file)],
             "evaluating the Nix core",
         )
-    return CoreResult(json.loads(out))
+    return json.loads(out)
+
+
+def invalid(source: str, errors: list[Finding]) -> SpecError:
+    return SpecError(f"{source} is invalid:\n" + "\n".join(str(e) for e in errors))
+
+
+def check(spec: Spec, source: str = "spec") -> list[Finding]:
+    """The core's rules (core/rules.nix, core/guarantees.nix) on the spec: raises SpecError listing
+    every finding as `instances.<name>.<option>: message`; returns the warnings."""
+    result = Check.model_validate(_eval_core({**core_input(spec), "checkOnly": True}))
+    if result.errors:
+        raise invalid(source, result.errors)
+    return result.warnings
+
+
+def evaluate(
+    spec: Spec,
+    podman: str = DEFAULT_PODMAN,
+    shell: str = DEFAULT_SHELL,
+    scripts_dir: str = DEFAULT_SCRIPTS_DIR,
+    source: str = "spec",
+) -> CoreResult:
+    """Evaluate the core for every instance in one `nix-instantiate --eval --strict --json` call;
+    a spec that breaks a rule raises SpecError, as `check` does."""
+    result = CoreResult.model_validate(_eval_core(core_input(spec, podman, shell, scripts_dir)))
+    if result.errors:
+        raise invalid(source, result.errors)
+    return result

@@ -74,14 +74,17 @@ def format_validation_error(err: ValidationError) -> str:
 
 
 def parse_spec(data: dict[str, Any], source: str = "spec") -> Spec:
+    """Keys and types only (the schema); the rules on the values are the Nix core's (`load_spec`)."""
     try:
         return Spec.model_validate(data)
     except ValidationError as err:
         raise SpecError(f"{source} is invalid:\n{format_validation_error(err)}") from None
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate a TOML spec; every failure is a `SpecError` naming the file and the field."""
+def load_spec(path: str | Path, *, check: bool = True) -> Spec:
+    """Read and validate a TOML spec: keys and types here, then (with `check`) the core's rules,
+    the same ones the NixOS module asserts. Every failure is a `SpecError` naming the file and the
+    option path."""
     spec_path = Path(path)
     try:
         raw = spec_path.read_bytes()
@@ -99,7 +102,16 @@ def load_spec(path: str | Path) -> Spec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{spec_path}: invalid TOML: {err}") from None
-    return parse_spec(data, str(spec_path))
+    return checked_spec(data, str(spec_path)) if check else parse_spec(data, str(spec_path))
+
+
+def checked_spec(data: dict[str, Any], source: str = "spec") -> Spec:
+    """`parse_spec` plus the core's rules on the values (core/rules.nix, core/guarantees.nix)."""
+    from ..nix.bridge import check
+
+    spec = parse_spec(data, source)
+    check(spec, source)
+    return spec
 
 
 def toml_value(value: Any) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import SpecError
 from ..fsutil import write_tree_atomic
 from ..generate.render import render_unit_tree
-from ..nix.bridge import evaluate, project_root
+from ..nix.bridge import checkout_root, evaluate
 from ..spec.loader import parse_spec, spec_toml
 from ..spec.schema import DEFAULT_IMAGE, Spec
 
@@ -32,7 +32,7 @@ FAKE_GPU_NODE = "/dev/fakegpu0"
 
 
 def tests_dir() -> Path:
-    return project_root() / "nixos-tests"
+    return checkout_root() / "nixos-tests"
 
 
 def fixtures() -> dict[str, Any]:
@@ -84,16 +84,16 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
     create_rootless_users(machine, core.users)
     install_units(machine, render_dir)
     # Like the NixOS tests: the CLI on the machine, the deployed spec at SPEC_PATH.
-    install_cli(machine, project_root())
+    install_cli(machine, checkout_root())
     spec_file = workdir / "spec.toml"
     spec_file.write_text(spec_toml(scenario.deployed_instances(), ["deployed by the VM harness"]))
     machine.copy_from_host(spec_file, SPEC_PATH)
 
     for image in sorted({inst.image for inst in scenario.spec.enabled().values()} | {DEFAULT_IMAGE}):
         tag_mock_image(machine, image)
-    for inst in scenario.spec.enabled().values():
-        if inst.user is not None:
-            tag_mock_image_as(machine, inst.user, core.users, [inst.image])
+    for facts in core.instances.values():
+        if facts.podman_user is not None:
+            tag_mock_image_as(machine, facts.podman_user, [facts.image.reference])
 
     token_file = workdir / "token.env"
     token_file.write_text(f"HF_TOKEN={fx['token']}\n")
@@ -120,7 +120,7 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
         machine.succeed("install -d -m 0755 /etc/cdi")
         machine.copy_from_host(cdi, "/etc/cdi/example-gpu.json")
 
-    units = [core.instances[name]["serviceName"] for name in sorted(core.instances)]
+    units = [core.instances[name].service_name for name in sorted(core.instances)]
     if units:
         machine.succeed("systemctl enable " + " ".join(units))
         machine.succeed("systemctl start --no-block " + " ".join(units))

@@ -5,22 +5,33 @@ from __future__ import annotations
 import shlex
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
-from ...nix.bridge import user_podman_argv
+from ...generate.render import SCRIPTS_SUBDIR
+from ...nix.bridge import DEFAULT_SCRIPTS_DIR, user_podman_argv
+from ...nix.facts import PodmanUser
 from .machine import Machine
 from .mockimage import IMAGE_REF
 
 
-def install_units(machine: Machine, render_dir: str | Path) -> list[str]:
+def install_units(machine: Machine, render_dir: str | Path, scripts_dir: str = DEFAULT_SCRIPTS_DIR) -> list[str]:
     """Copy `tgi-nix render-units` output into the machine and reload systemd.
 
-    `DIR/systemd/*` goes to /etc/systemd/system/, `DIR/tmpfiles.d/*.conf` to /etc/tmpfiles.d/.
+    `DIR/systemd/*` goes to /etc/systemd/system/, `DIR/tmpfiles.d/*.conf` to /etc/tmpfiles.d/,
+    `DIR/scripts/*` to `scripts_dir` (mode 0755, where render-units' --scripts-dir said).
     Returns the unit file names installed.
     """
     root = Path(render_dir)
     units = sorted(p for p in (root / "systemd").glob("*") if p.is_file())
     tmpfiles = sorted((root / "tmpfiles.d").glob("*.conf"))
+    scripts = sorted((root / SCRIPTS_SUBDIR).glob("*"))
+    if scripts:
+        machine.succeed(f"install -d -m 0755 {shlex.quote(scripts_dir)}")
+    for script in scripts:
+        target = f"{scripts_dir}/{script.name}"
+        machine.copy_from_host(script, target)
+        machine.succeed(f"chown root:root {shlex.quote(target)} && chmod 0755 {shlex.quote(target)}")
     for unit in units:
         machine.copy_from_host(unit, f"/etc/systemd/system/{unit.name}")
     for conf in tmpfiles:
@@ -44,12 +55,12 @@ SUBID_BASE = 200000
 SUBID_COUNT = 65536
 
 
-def create_rootless_users(machine: Machine, users: dict[str, dict[str, object]]) -> None:
+def create_rootless_users(machine: Machine, users: Mapping[str, PodmanUser]) -> None:
     """Create the core's rootless users as NixOS's module does: system user and group with the fixed
     uid, a subordinate uid/gid range and lingering (the user manager must run before the units)."""
     for index, name in enumerate(sorted(users)):
-        uid = int(str(users[name]["uid"]))
-        home = shlex.quote(str(users[name]["home"]))
+        uid = users[name].uid
+        home = shlex.quote(users[name].home)
         first = SUBID_BASE + index * SUBID_COUNT
         subids = f"{first}-{first + SUBID_COUNT - 1}"
         machine.succeed(
@@ -62,10 +73,10 @@ def create_rootless_users(machine: Machine, users: dict[str, dict[str, object]])
         machine.wait_for_unit(f"user@{uid}.service", timeout=300)
 
 
-def tag_mock_image_as(machine: Machine, user: str, users: dict[str, dict[str, object]], refs: list[str]) -> None:
+def tag_mock_image_as(machine: Machine, user: PodmanUser, refs: list[str]) -> None:
     """Copy the mock image into a rootless user's storage (root's `podman save` | the user's `podman load`)."""
-    uid = int(str(users[user]["uid"]))
-    as_user = shlex.join(user_podman_argv({"name": user, **users[user]}))
+    uid = user.uid
+    as_user = shlex.join(user_podman_argv(user))
     machine.succeed(
         f"podman save --format oci-archive -o /var/tmp/tgi-mock.tar {IMAGE_REF}",
         f"chmod 0644 /var/tmp/tgi-mock.tar && {as_user} load -q -i /var/tmp/tgi-mock.tar",

@@ -1,0 +1,130 @@
+# Unit logic for services.huggingface-tgi: instance options -> validation findings, per-instance
+# facts, systemd units, tmpfiles rules, kernel modules, firewall ports, users.
+#
+# Uses only `builtins` (no nixpkgs `lib`), so `nix-instantiate --eval --strict --json` runs it
+# anywhere: the NixOS module (../default.nix) calls it, and `tgi-nix` (validate, render-units,
+# doctor, render-k8s, the VM harness) asks it through ../eval.nix. Nothing else computes these facts.
+#
+#   prelude.nix     builtins helpers          systemd.nix     Exec quoting, unit text, time spans
+#   network.nix     addresses, publishing     image.nix       image references
+#   hardening.nix   sandbox per unit kind     units.nix       one instance -> facts and units
+#   rules.nix       option value rules        guarantees.nix  checks on the final argv and unit text
+#
+# Input instances are complete option sets (every option present, `null` where unset), exactly
+# what the NixOS module's submodule yields and what the Python schema dumps.
+let
+  inherit (builtins)
+    attrNames
+    concatMap
+    foldl'
+    head
+    listToAttrs
+    match
+    readFile
+    sort
+    ;
+  inherit (import ./prelude.nix) filterAttrs mapAttrs' optional unique;
+  systemd = import ./systemd.nix;
+  hardening = import ./hardening.nix;
+  units = import ./units.nix;
+  rules = import ./rules.nix;
+  guarantees = import ./guarantees.nix;
+
+  # The shell scripts the units run (../scripts/*.sh, shellchecked files). The first line of each
+  # file is a `#!/bin/sh` for shellcheck; whoever installs a script writes its own shebang.
+  scriptNames = [
+    "copy-env-file"
+    "failure-report"
+    "fetch-image"
+    "remove-container"
+    "write-api-key-env"
+  ];
+  scriptBodies = listToAttrs (
+    map (name: {
+      inherit name;
+      value = head (match "#![^\n]*\n(.*[^\n])\n*" (readFile (../scripts + "/${name}.sh")));
+    }) scriptNames
+  );
+in
+{
+  inherit (systemd) escapeExecArg execLine parseTimespan;
+  inherit (hardening) kernelModules;
+  inherit (units) unitPrefix stateRoot;
+  inherit scriptBodies;
+
+  # instances: attrset name -> complete option set. Returns everything the NixOS module and
+  # `tgi-nix` need; disabled instances get no facts or units.
+  #   scripts: name -> the path a unit runs script `name` from (NixOS: store paths);
+  #            null: <scriptsDir>/<name>.sh
+  evaluate =
+    {
+      instances,
+      podman,
+      # util-linux's setpriv, for the rootless units' ExecStartPre
+      setpriv ? "/usr/bin/setpriv",
+      scripts ? null,
+      scriptsDir ? "/usr/local/libexec/tgi-nix",
+      # the interpreter written into the script files for hosts without NixOS (scriptFiles)
+      shell ? "/bin/sh",
+    }:
+    let
+      script = name: if scripts != null then scripts.${name} else "${scriptsDir}/${name}.sh";
+      enabled = filterAttrs (_: inst: inst.enable) instances;
+      facts = builtins.mapAttrs (units.instance { inherit podman setpriv script; }) enabled;
+      all = map (name: facts.${name}) (sort builtins.lessThan (attrNames facts));
+      allUnits = foldl' (acc: f: acc // f.units) { } all;
+      sorted = sort builtins.lessThan (attrNames instances);
+    in
+    {
+      # Validation findings ({ path, message }): the option values' rules, the rules across
+      # instances, then the guarantees on what was rendered. Empty when the spec is valid.
+      errors =
+        concatMap (name: rules.instance name instances.${name}) sorted
+        ++ rules.spec instances
+        ++ concatMap (
+          f:
+          guarantees.check {
+            inherit (f) name podmanWords launcherWords;
+            inst = instances.${f.name};
+            texts = builtins.attrValues f.unitFiles;
+          }
+        ) all;
+      warnings = concatMap (name: rules.warnings name instances.${name}) (attrNames enabled);
+      instances = builtins.mapAttrs (
+        _: f:
+        removeAttrs f [
+          "podmanWords"
+          "launcherWords"
+        ]
+      ) facts;
+      units = allUnits;
+      inherit (hardening) kernelModules;
+      unitFiles = mapAttrs' (name: unit: {
+        name = "${name}.service";
+        value = systemd.toUnitFile unit;
+      }) allUnits;
+      tmpfilesRules = unique (concatMap (f: f.tmpfilesRules) all);
+      firewallPorts = unique (concatMap (f: f.network.firewallPorts) all);
+      needsNvidia = builtins.any (f: f.devices.nvidia) all;
+      needsCdi = builtins.any (f: f.devices.cdiDevices != [ ]) all;
+      # user name -> podmanUser (name, uid, home, runtimeDir, manager) for rootless instances
+      # (rules.nix: one uid per user).
+      users = listToAttrs (
+        concatMap (
+          f:
+          optional (f.podmanUser != null) {
+            inherit (f.podmanUser) name;
+            value = f.podmanUser;
+          }
+        ) all
+      );
+      # Script files for hosts without NixOS: <name>.sh -> text, as `pkgs.writeShellScript`
+      # would write it with `shell` as its interpreter.
+      scriptFiles = listToAttrs (
+        map (name: {
+          name = "${name}.sh";
+          value = "#!${shell}\n${scriptBodies.${name}}\n";
+        }) scriptNames
+      );
+    };
+}

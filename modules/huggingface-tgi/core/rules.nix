@@ -1,0 +1,285 @@
+# The validation rules of an instance's option values, written once. The NixOS module turns every
+# finding into an assertion (services.huggingface-tgi.<path>: <message>); `tgi-nix validate`
+# evaluates the same function and exits 2 with instances.<path>: <message>. Python keeps only
+# parsing, types, file positions and "did you mean".
+#
+# A finding: { path = "instances.<name>.<option>"; message = "..."; }.
+let
+  inherit (builtins)
+    any
+    attrNames
+    concatMap
+    filter
+    isList
+    length
+    match
+    stringLength
+    toJSON
+    ;
+  inherit (import ./prelude.nix)
+    duplicates
+    hasPrefix
+    optional
+    optionals
+    ;
+  network = import ./network.nix;
+  image = import ./image.nix;
+  systemd = import ./systemd.nix;
+
+  storeDir = "/nix/store";
+  show = toJSON;
+
+  # Instance names become huggingface-tgi-<name>.service, the container name and Kubernetes
+  # object names, so they follow the strictest of those: an RFC 1035 label.
+  instanceNameRe = "[a-z]([a-z0-9-]{0,38}[a-z0-9])?";
+  # Hugging Face repo ids: owner/name of letters, digits, '-', '_', '.'; no "--" or "..".
+  modelIdRe = "[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}";
+  revisionRe = "[A-Za-z0-9][A-Za-z0-9._/-]{0,199}";
+  sizeRe = "[1-9][0-9]*[bkmgBKMG]?";
+  envNameRe = "[A-Za-z_][A-Za-z0-9_]*";
+  cdiDeviceRe = "[a-z0-9.-]+\\.[a-z]+/[a-zA-Z0-9_.-]+=[a-zA-Z0-9_.:-]+";
+  # A system user name that useradd (shadow) and NixOS accept.
+  userNameRe = "[a-z_][a-z0-9_-]{0,31}";
+  hasControl = s: match ".*[\n\r].*" s != null;
+
+  # Variables that carry secrets come from environmentFile, never from `environment` (which ends
+  # up in the unit and the Nix store) or a podman --env.
+  isSecretName =
+    n: match "(.*_)?(TOKEN|SECRET|PASSWORD|API_KEY)" (upper n) != null || upper n == "HUGGING_FACE_HUB_TOKEN";
+  upper =
+    s:
+    builtins.replaceStrings
+      (builtins.genList (i: builtins.substring i 1 "abcdefghijklmnopqrstuvwxyz") 26)
+      (builtins.genList (i: builtins.substring i 1 "ABCDEFGHIJKLMNOPQRSTUVWXYZ") 26)
+      s;
+
+  absolutePath =
+    {
+      what,
+      allowStore,
+    }:
+    value:
+    if !hasPrefix "/" value then
+      "${what} must be an absolute path, got ${show value}; write it as /path/to/..."
+    else if hasControl value then
+      "${what} must not contain newlines"
+    else if !allowStore && (value == storeDir || hasPrefix "${storeDir}/" value) then
+      "${what} ${show value} is in the Nix store, which is world-readable and immutable; keep it outside /nix/store (e.g. under /var/lib or /run/secrets)"
+    else
+      null;
+
+  # [ option (message or null) ] -> findings
+  findings =
+    name: pairs:
+    concatMap (
+      p:
+      optional (p.message != null) {
+        path = "instances.${name}.${p.option}";
+        inherit (p) message;
+      }
+    ) pairs;
+  rule = option: message: { inherit option message; };
+  when = cond: message: if cond then message else null;
+in
+rec {
+  inherit isSecretName upper instanceNameRe;
+
+  # Rules on one instance's values (field and cross-field).
+  instance =
+    name: inst:
+    let
+      gpuList = if isList inst.gpus then inst.gpus else [ ];
+      timespan = systemd.parseTimespan inst.startTimeout;
+      rootless = inst.user != null;
+    in
+    optional (match instanceNameRe name == null) {
+      path = "instances.${toJSON name}";
+      message = "instance name ${show name} is not allowed: use 1-40 lowercase letters, digits and '-', starting with a letter and not ending with '-' (it becomes the unit and container name huggingface-tgi-<name>)";
+    }
+    ++ findings name [
+      (rule "model" (
+        if hasPrefix "/" inst.model then
+          absolutePath {
+            what = "local model path";
+            allowStore = true;
+          } inst.model
+        else
+          when (
+            match modelIdRe inst.model == null
+            || match ".*(--|\\.\\.).*" inst.model != null
+          ) "${show inst.model} is not a Hugging Face model id; write it as owner/name (e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-7B) or give an absolute path to local weights"
+      ))
+      (rule "revision" (
+        when (
+          inst.revision != null && match revisionRe inst.revision == null
+        ) "${show inst.revision} is not a branch, tag or commit name (letters, digits, '._/-')"
+      ))
+      (rule "image" (
+        when (image.parse inst.image == null) "${show inst.image} is not a container image reference; write registry/path:tag or registry/path@sha256:<64 hex>, e.g. ghcr.io/huggingface/text-generation-inference:3.3.7"
+      ))
+      (rule "imageFile" (
+        if inst.imageFile == null then
+          null
+        else
+          absolutePath {
+            what = "imageFile";
+            allowStore = true;
+          } (toString inst.imageFile)
+      ))
+      (rule "listenAddress" (
+        when (!network.isAddress inst.listenAddress) "${show inst.listenAddress} is not an IP address; use 127.0.0.1 (loopback), ::1, 0.0.0.0, :: or an address of this host (no host names, brackets or %zone)"
+      ))
+      (rule "gpus" (
+        when (duplicates gpuList != [ ]) "gpus lists an index twice (${toString gpuList}); list each GPU once"
+      ))
+      (rule "cdiDevices" (
+        let
+          bad = filter (d: match cdiDeviceRe d == null) inst.cdiDevices;
+        in
+        when (bad != [ ]) "${show (builtins.head bad)} is not a CDI device name; write vendor.com/class=name"
+      ))
+      (rule "shmSize" (
+        when (match sizeRe inst.shmSize == null) "${show inst.shmSize} is not a size; write a number with an optional unit b, k, m or g (e.g. 1g)"
+      ))
+      (rule "startTimeout" (
+        when (timespan == null) "${show inst.startTimeout} is not a systemd time span; write e.g. 90s, 30min, 2h or infinity (each number at most 8 digits)"
+      ))
+      (rule "environmentFile" (
+        if inst.environmentFile == null then
+          null
+        else
+          absolutePath {
+            what = "environmentFile";
+            allowStore = false;
+          } inst.environmentFile
+      ))
+      (rule "apiKeyFile" (
+        if inst.apiKeyFile == null then
+          null
+        else
+          absolutePath {
+            what = "apiKeyFile";
+            allowStore = false;
+          } inst.apiKeyFile
+      ))
+      (rule "cacheDir" (
+        if inst.cacheDir == null then
+          null
+        else
+          absolutePath {
+            what = "cacheDir";
+            allowStore = false;
+          } inst.cacheDir
+      ))
+      (rule "user" (
+        when (
+          inst.user != null && (match userNameRe inst.user == null || inst.user == "root")
+        ) "user ${show inst.user} is not a usable system user name: use 1-32 lowercase letters, digits, '_' and '-', starting with a letter or '_', and not root (null means rootful podman)"
+      ))
+      (rule "environment" (
+        let
+          names = attrNames inst.environment;
+          badName = filter (n: match envNameRe n == null) names;
+          multiline = filter (n: hasControl inst.environment.${n}) names;
+        in
+        # (secret-looking names: guarantees.nix, on the container's final environment)
+        if badName != [ ] then
+          "${show (builtins.head badName)} is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
+        else
+          when (multiline != [ ]) "the value of ${builtins.head multiline} must not contain newlines"
+      ))
+      (rule "extraArgs" (
+        when (any hasControl inst.extraArgs) "extra launcher arguments must not contain newlines"
+      ))
+      (rule "extraPodmanArgs" (
+        when (any hasControl inst.extraPodmanArgs) "extra podman arguments must not contain newlines"
+      ))
+      # cross-field rules
+      (rule "dtype" (
+        when (
+          inst.dtype != null && inst.quantize != null
+        ) "dtype and quantize cannot be combined (TGI refuses it); remove dtype or quantize"
+      ))
+      (rule "maxTotalTokens" (
+        when (
+          inst.maxInputTokens != null && inst.maxTotalTokens != null && inst.maxTotalTokens <= inst.maxInputTokens
+        ) "maxTotalTokens (${toString inst.maxTotalTokens}) must be greater than maxInputTokens (${toString inst.maxInputTokens}); raise maxTotalTokens or lower maxInputTokens"
+      ))
+      (rule "numShard" (
+        if inst.numShard != null && isList inst.gpus && inst.numShard > length inst.gpus && inst.gpus != [ ] then
+          "numShard (${toString inst.numShard}) is larger than the ${toString (length inst.gpus)} GPU(s) listed in gpus; list more GPUs or lower numShard"
+        else
+          when (
+            inst.numShard != null && inst.numShard > 1 && (inst.gpus == null || inst.gpus == [ ])
+          ) "numShard (${toString inst.numShard}) needs GPUs; set gpus or remove numShard"
+      ))
+      (rule "uid" (
+        when (
+          (inst.user == null) != (inst.uid == null)
+        ) "user and uid go together (rootless podman needs the user's fixed uid); set both or neither"
+      ))
+      (rule "port" (
+        when (
+          rootless && inst.port < 1024
+        ) "port ${toString inst.port} is privileged, but a rootless instance (user ${show inst.user}) publishes its port as that user; use a port of 1024 or more, or run rootful (remove user and uid)"
+      ))
+    ];
+
+  # Rules across instances (enabled ones share the host's ports and users).
+  spec =
+    instances:
+    let
+      enabledNames = filter (n: instances.${n}.enable) (attrNames instances);
+      # The first instance (by name) keeps a contested value; every later one is named.
+      clashes =
+        option: valueOf: describe:
+        concatMap (
+          i:
+          let
+            n = builtins.elemAt enabledNames i;
+            v = valueOf instances.${n};
+            earlier = filter (m: valueOf instances.${m} == v) (builtins.genList (j: builtins.elemAt enabledNames j) i);
+          in
+          optional (v != null && earlier != [ ]) {
+            path = "instances.${n}.${option}";
+            message = describe v (builtins.head earlier);
+          }
+        ) (builtins.genList (i: i) (length enabledNames));
+    in
+    clashes "port" (i: i.port) (
+      v: other: "two enabled instances use the same port (${toString v}, also used by instance ${show other}); give each instance its own port"
+    )
+    ++ clashes "user" (i: i.user) (
+      v: other: "user ${show v} already runs instance ${show other} rootless; give each rootless instance its own user (and uid)"
+    )
+    ++ clashes "uid" (i: i.uid) (
+      v: other: "uid ${toString v} is already the uid of instance ${show other}'s user; give each rootless instance's user its own uid"
+    );
+
+  # Accepted but questionable settings: { path, message } like findings, shown as warnings.
+  warnings =
+    name: inst:
+    let
+      ref = image.parse inst.image;
+    in
+    findings name [
+      (rule "image" (
+        when (
+          ref != null && !ref.pinned
+        ) "image ${show inst.image} is not pinned (latest or no tag); pin a release tag or an @sha256: digest"
+      ))
+      (rule "openFirewall" (
+        when (
+          inst.openFirewall && network.isAddress inst.listenAddress && (network.facts {
+            inherit (inst) listenAddress port openFirewall;
+          }).loopback
+        ) "openFirewall is set but listenAddress is loopback, so the opened port serves nothing"
+      ))
+      (rule "trustRemoteCode" (
+        when inst.trustRemoteCode "trustRemoteCode runs the model repository's code inside the container"
+      ))
+    ];
+
+  # Helpers for guarantees.nix.
+  inherit findings rule when;
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Last ExecStopPost= of an instance's main unit: after a failure, one line in the journal that
+# says why the unit stopped and where to look, next to the container's own log lines.
+#   $1 UNIT           the unit's name
+#   $2 START_TIMEOUT  the instance's startTimeout, as written in its TimeoutStartSec=
+# systemd sets SERVICE_RESULT (and EXIT_STATUS, once the main process has exited) for
+# ExecStopPost=. Prints nothing after a clean stop. Always exits 0: a report must not fail the
+# unit itself.
+set -u
+unit=${1-} start_timeout=${2-}
+
+case ${SERVICE_RESULT-} in
+  timeout)
+    echo "$unit: not healthy within startTimeout ($start_timeout); see the container's log lines above (model download, loading) and raise startTimeout for large first downloads"
+    ;;
+  exit-code | signal | core-dump)
+    echo "$unit: container stopped (${SERVICE_RESULT-}, status ${EXIT_STATUS-}); see the lines above"
+    ;;
+esac
+exit 0
