@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,8 @@ import yaml
 
 from tgi_nix.cli import main
 from tgi_nix.errors import SpecError
-from tgi_nix.generate.k8s import K8sOptions, k8s_quantity, render_k8s, timespan_seconds
-from tgi_nix.nix.bridge import evaluate
+from tgi_nix.generate.k8s import K8sOptions, k8s_quantity, render_k8s
+from tgi_nix.nix.bridge import evaluate, module_dir
 from tgi_nix.spec.loader import load_spec, parse_spec
 
 from .conftest import EXAMPLES
@@ -81,10 +83,10 @@ def test_args_are_the_cores_launcher_args(tmp_path: Path) -> None:
     core = evaluate(parse_spec({"instances": {"a": {"model": "org/model", "port": 8081, "revision": "main",
                                                     "quantize": "awq", "maxInputTokens": 100,
                                                     "extraArgs": ["--max-best-of", "1"]}}}))
-    assert container(objects)["args"] == core.instances["a"]["launcherArgs"]
+    assert container(objects)["args"] == core.instances["a"].launcher_args
     assert container(objects)["args"][:4] == ["--model-id", "org/model", "--port", "80"]
     assert all(isinstance(arg, str) for arg in container(objects)["args"])  # "80", not 80
-    assert objects["Deployment"]["metadata"]["name"] == core.instances["a"]["unitName"]
+    assert objects["Deployment"]["metadata"]["name"] == core.instances["a"].unit_name
 
 
 def test_ports_service_and_labels(tmp_path: Path) -> None:
@@ -146,9 +148,8 @@ def test_num_shard_above_gpus_per_instance_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("shm", "quantity"), [("1g", "1Gi"), ("512m", "512Mi"), ("64k", "64Ki"), ("2G", "2Gi"),
-                                                ("4096", "4096"), ("100b", "100")])
+                                                ("4096", "4Ki"), ("100b", "100"), ("1536m", "1536Mi")])
 def test_shm_size_becomes_memory_empty_dir(shm: str, quantity: str, tmp_path: Path) -> None:
-    assert k8s_quantity(shm) == quantity
     volumes = {v["name"]: v for v in pod(render(instance(f'shmSize = "{shm}"'), tmp_path)["a"])["volumes"]}
     assert volumes["shm"] == {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": quantity}}
     mounts = {m["name"]: m["mountPath"] for m in container(render(instance(), tmp_path)["a"])["volumeMounts"]}
@@ -182,20 +183,39 @@ def test_environment_is_passed_as_plain_env(tmp_path: Path) -> None:
     assert env[1:] == [{"name": "ALPHA", "value": "on"}, {"name": "ZED", "value": "1"}]
 
 
-@pytest.mark.parametrize("timeout", ["90s", "1h", "3h", "1h 30min", "45min", "2d", "infinity"])
+def timespan_seconds(text: str) -> int | None:
+    """The core's time-span parser (the one rule render-k8s and validate use), in whole seconds."""
+    out = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "--argstr", "t", text, "-E",
+         f"{{ t }}: (import {module_dir() / 'core'}).parseTimespan t"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    parsed = json.loads(out)
+    return None if parsed is None else parsed["sec"]
+
+
+@pytest.mark.parametrize("timeout", ["90s", "1h", "3h", "1h 30min", "45min", "2d"])
 def test_startup_budget_covers_start_timeout(timeout: str, tmp_path: Path) -> None:
     probe = container(render(instance(f'startTimeout = "{timeout}"'), tmp_path)["a"])["startupProbe"]
     assert probe["httpGet"] == {"path": "/health", "port": "http"}
     budget = probe["failureThreshold"] * probe["periodSeconds"]
-    assert budget >= timespan_seconds(timeout)
-    assert budget - probe["periodSeconds"] < timespan_seconds(timeout)  # not wildly more either
+    seconds = timespan_seconds(timeout)
+    assert seconds is not None
+    assert budget >= seconds
+    assert budget - probe["periodSeconds"] < seconds  # not wildly more either
+
+
+def test_infinite_start_timeout_gets_a_finite_budget(tmp_path: Path) -> None:
+    probe = container(render(instance('startTimeout = "infinity"'), tmp_path)["a"])["startupProbe"]
+    assert probe["failureThreshold"] * probe["periodSeconds"] >= 24 * 3600
 
 
 def test_liveness_mirrors_the_podman_health_check(tmp_path: Path) -> None:
     objects = render(instance(), tmp_path)["a"]
-    podman_args = evaluate(parse_spec({"instances": {"a": {"model": "org/model", "port": 8081}}})).instances["a"][
-        "podmanArgs"
-    ]
+    podman_args = evaluate(parse_spec({"instances": {"a": {"model": "org/model", "port": 8081}}})).instances[
+        "a"
+    ].podman_args
+    # The probes come from the core's facts; the podman flags are rendered from the same facts.
     flags = dict(arg.removeprefix("--").split("=", 1) for arg in podman_args if arg.startswith("--health-"))
     live = container(objects)["livenessProbe"]
     assert live["periodSeconds"] == timespan_seconds(flags["health-interval"])
@@ -213,10 +233,14 @@ def test_timespan_seconds(text: str, seconds: int) -> None:
     assert timespan_seconds(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "h", "1x", "soon"])
+@pytest.mark.parametrize("text", ["", "h", "1x", "soon", " 1h", "123456789h"])
 def test_timespan_seconds_rejects_garbage(text: str) -> None:
-    with pytest.raises(SpecError):
-        timespan_seconds(text)
+    assert timespan_seconds(text) is None
+
+
+@pytest.mark.parametrize(("size", "quantity"), [(1 << 30, "1Gi"), (3 << 20, "3Mi"), (1536 << 20, "1536Mi"), (1000, "1000")])
+def test_k8s_quantity(size: int, quantity: str) -> None:
+    assert k8s_quantity(size) == quantity
 
 
 def test_security_context(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from tgi_nix.cli import main
 from tgi_nix.ops.client import TGIClient
-from tgi_nix.ops.probe import Prober, Target, instance_url
+from tgi_nix.ops.probe import Prober, Target, targets_from
 
 from .test_client import INFO, METRICS, MockTGI, Script, free_port, run_mock
 
@@ -174,11 +174,16 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["probe", str(tmp_path / "missing.toml")]) == 2
 
 
-def test_instance_url() -> None:
-    assert instance_url("0.0.0.0", 8080) == "http://127.0.0.1:8080"
-    assert instance_url("::", 8080) == "http://[::1]:8080"
-    assert instance_url("::1", 9) == "http://[::1]:9"
-    assert instance_url("10.0.0.5", 80) == "http://10.0.0.5:80"
+@pytest.mark.parametrize(
+    ("address", "url"),
+    [("0.0.0.0", "http://127.0.0.1:8080"), ("::", "http://[::1]:8080"), ("::1", "http://[::1]:8080"),
+     ("10.0.0.5", "http://10.0.0.5:8080"), ("fd00::7", "http://[fd00::7]:8080")],
+)
+def test_spec_targets_use_the_cores_reachable_address(address: str, url: str, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[instances.a]\nmodel = "org/m"\nport = 8080\nlistenAddress = "{address}"\n')
+    (target,) = targets_from(str(spec), None)
+    assert (target.name, target.url, target.model) == ("a", url, "org/m")
 
 
 # ------------------------------------------------------------------- checks that fail (MockTransport)

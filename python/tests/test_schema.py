@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 
 from tgi_nix.errors import SpecError
-from tgi_nix.spec.loader import checked_spec, load_spec, parse_spec, spec_toml
 from tgi_nix.nix.bridge import check
+from tgi_nix.spec.loader import checked_spec, load_spec, parse_spec, spec_toml
 from tgi_nix.spec.schema import DEFAULT_IMAGE
 
 from .conftest import EXAMPLES

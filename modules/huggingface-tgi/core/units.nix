@@ -89,6 +89,23 @@ in
         )
         ++ inst.cdiDevices;
       localModel = builtins.match "/.*" inst.model != null;
+      # How long podman waits for TGI after SIGTERM (TGI's own graceful termination is 90 s).
+      stopTimeoutSec = 90;
+      # shmSize in bytes (podman's units b, k, m, g are powers of 1024); null when invalid.
+      shmSizeBytes =
+        let
+          m = builtins.match "([1-9][0-9]{0,11})([bkmgBKMG]?)" inst.shmSize;
+          unit = if m == null then null else builtins.elemAt m 1;
+          factor = {
+            "" = 1;
+            b = 1;
+            k = 1024;
+            m = 1048576;
+            g = 1073741824;
+          };
+          lower = { B = "b"; K = "k"; M = "m"; G = "g"; };
+        in
+        if m == null then null else builtins.fromJSON (builtins.elemAt m 0) * factor.${lower.${unit} or unit};
 
       # Rootless: podman runs as `user`, with its storage in `home` and its runtime state (and the
       # systemd user manager that runs the health-check timers) under /run/user/<uid>.
@@ -168,7 +185,7 @@ in
             "--label=io.tgi-nix.instance=${name}"
             "--label=io.tgi-nix.model=${inst.model}"
             "--init"
-            "--stop-timeout=90"
+            "--stop-timeout=${toString stopTimeoutSec}"
           ]
           ++ hardening.container
           ++ [
@@ -442,6 +459,7 @@ in
       };
       container = {
         inherit (inst) shmSize environment;
+        inherit shmSizeBytes stopTimeoutSec;
         hardening = hardening.container;
       };
       tmpfilesRules = unique (

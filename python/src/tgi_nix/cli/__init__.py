@@ -34,8 +34,8 @@ class LazyCommand:
 COMMANDS: dict[str, LazyCommand] = {
     "validate": LazyCommand(".spec", "validate_cmd", "Check SPEC: schema, generated Nix parses, the core evaluates, systemd accepts the units."),
     "generate": LazyCommand(".spec", "generate_cmd", "Write a NixOS module that declares SPEC's instances for the tgi-nix module."),
-    "render-units": LazyCommand(".spec", "render_units_cmd", "Render plain systemd units and a tmpfiles.d file for SPEC (for hosts without NixOS)."),
-    "options": LazyCommand(".spec", "options_cmd", "Regenerate (or --check) modules/huggingface-tgi/options.nix and docs/options.md from the schema."),
+    "render-units": LazyCommand(".spec", "render_units_cmd", "Render plain systemd units, a tmpfiles.d file and the units' scripts for SPEC (hosts without NixOS)."),
+    "options": LazyCommand(".spec", "options_cmd", "Regenerate (or --check) modules/huggingface-tgi/generated/options.nix and docs/options.md from the schema."),
     "render-k8s": LazyCommand(".k8s", "render_k8s_cmd", "Render Kubernetes manifests (Deployment, Service, cache PVC) for SPEC's enabled instances."),
     "doctor": LazyCommand(".doctor", "doctor_cmd", "Check this host for SPEC: token file, disk space, ports, podman, CDI devices, unit state."),
     "init": LazyCommand(".init", "init_cmd", "Create a spec file for one TGI instance by answering a few questions."),

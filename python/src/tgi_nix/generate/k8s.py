@@ -16,10 +16,10 @@ import yaml
 
 from ..errors import SpecError
 from ..nix.bridge import evaluate
+from ..nix.facts import InstanceFacts
 from ..spec.models import known_model_size_gb
-from ..spec.schema import IMAGE_RE, Instance, Spec
+from ..spec.schema import Instance, Spec
 
-CONTAINER_PORT = 80
 TOKEN_SECRET = "huggingface-tgi-token"
 API_KEY = "API_KEY"
 TOKEN_KEY = "HF_TOKEN"
@@ -28,11 +28,6 @@ DEFAULT_CACHE_SIZE = "100Gi"
 INFINITE_START_SECONDS = 24 * 3600
 # Label values: at most 63 characters of [A-Za-z0-9_.-], alphanumeric at both ends.
 _LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
-_TIMESPAN_PART_RE = re.compile(r"([0-9]+)\s*(us|ms|sec|s|min|m|hr|h|d)?")
-_TIMESPAN_SECONDS = {
-    "us": 1e-6, "ms": 1e-3, "s": 1, "sec": 1, None: 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400,
-}
-_SIZE_SUFFIX = {"b": "", "k": "Ki", "m": "Mi", "g": "Gi"}
 # Object names (RFC 1123 subdomain) and storage quantities, checked before anything is written.
 DNS_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
@@ -51,40 +46,15 @@ class K8sOptions:
     cache_claims: Mapping[str, str] = field(default_factory=dict)
 
 
-def timespan_seconds(value: str) -> int:
-    """A systemd time span (`1h 30min`, `90s`, `infinity`) in whole seconds, rounded up."""
-    text = value.strip()
-    if text == "infinity":
-        return INFINITE_START_SECONDS
-    total = 0.0
-    pos = 0
-    for match in _TIMESPAN_PART_RE.finditer(text):
-        if text[pos : match.start()].strip():
-            break
-        total += int(match.group(1)) * _TIMESPAN_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos == 0 or text[pos:].strip():
-        raise SpecError(f"{value!r} is not a systemd time span")
-    return max(1, math.ceil(total))
+def k8s_quantity(size_bytes: int) -> str:
+    """A byte count as a Kubernetes quantity: the largest binary unit that divides it (`1Gi`)."""
+    for suffix, factor in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if size_bytes % factor == 0:
+            return f"{size_bytes // factor}{suffix}"
+    return str(size_bytes)
 
 
-def k8s_quantity(size: str) -> str:
-    """podman's `--shm-size` (`1g`, binary units) as a Kubernetes quantity (`1Gi`)."""
-    match = re.fullmatch(r"([0-9]+)([bkmgBKMG]?)", size)
-    if not match:
-        raise SpecError(f"{size!r} is not a size such as 1g")
-    return match.group(1) + _SIZE_SUFFIX.get(match.group(2).lower(), "")
-
-
-def _podman_flag(podman_args: list[str], flag: str) -> str:
-    prefix = f"--{flag}="
-    for arg in podman_args:
-        if arg.startswith(prefix):
-            return arg[len(prefix) :]
-    raise SpecError(f"the Nix core no longer sets --{flag}; render-k8s needs it for the probes")
-
-
-def _labels(name: str, inst: Instance) -> dict[str, str]:
+def _labels(name: str, facts: InstanceFacts) -> dict[str, str]:
     labels = {
         "app.kubernetes.io/name": "huggingface-tgi",
         "app.kubernetes.io/instance": name,
@@ -92,8 +62,7 @@ def _labels(name: str, inst: Instance) -> dict[str, str]:
         "app.kubernetes.io/part-of": "tgi-nix",
         "app.kubernetes.io/managed-by": "tgi-nix",
     }
-    match = IMAGE_RE.match(inst.image)
-    tag = match.group("tag") if match else None
+    tag = facts.image.tag
     if tag and _LABEL_VALUE_RE.match(tag):
         labels["app.kubernetes.io/version"] = tag
     return labels
@@ -178,32 +147,31 @@ def cache_size(inst: Instance, options: K8sOptions) -> str:
     return f"{math.ceil(size * 1.25)}Gi" if size is not None else DEFAULT_CACHE_SIZE
 
 
-def deployment(name: str, inst: Instance, facts: Mapping[str, Any], options: K8sOptions) -> dict[str, Any]:
-    podman_args: list[str] = list(facts["podmanArgs"])
-    period = timespan_seconds(_podman_flag(podman_args, "health-interval"))
-    timeout = timespan_seconds(_podman_flag(podman_args, "health-timeout"))
-    retries = int(_podman_flag(podman_args, "health-retries"))
-    startup_period = timespan_seconds(_podman_flag(podman_args, "health-startup-interval"))
-    startup_budget = timespan_seconds(inst.start_timeout)
-    resources = device_resources(name, inst, list(facts["cdiDevices"]), options)
-    labels = _labels(name, inst)
+def deployment(name: str, inst: Instance, facts: InstanceFacts, options: K8sOptions) -> dict[str, Any]:
+    health = facts.health
+    startup_budget = facts.start_timeout.sec if facts.start_timeout.sec is not None else INFINITE_START_SECONDS
+    resources = device_resources(name, inst, facts.devices.cdi_devices, options)
+    labels = _labels(name, facts)
 
     container: dict[str, Any] = {
         "name": "tgi",
         "image": inst.image,
         "imagePullPolicy": "Always" if inst.pull in ("always", "newer") else "IfNotPresent",
-        "args": list(facts["launcherArgs"]),
-        "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
+        "args": list(facts.launcher_args),
+        "ports": [{"name": "http", "containerPort": facts.network.container_port, "protocol": "TCP"}],
         "env": _env(inst, options),
         # The port opens only once the model is loaded: the startup probe covers download and
         # loading (startTimeout), then liveness mirrors the podman health check.
         "startupProbe": _probe(
-            "/health", startup_period, timeout, math.ceil(startup_budget / startup_period)
+            health.path,
+            health.startup_interval_sec,
+            health.timeout_sec,
+            math.ceil(startup_budget / health.startup_interval_sec),
         ),
-        "readinessProbe": _probe("/health", 10, timeout, 3),
-        "livenessProbe": _probe("/health", period, timeout, retries),
+        "readinessProbe": _probe(health.path, 10, health.timeout_sec, 3),
+        "livenessProbe": _probe(health.path, health.interval_sec, health.timeout_sec, health.retries),
         "volumeMounts": [
-            {"name": "cache", "mountPath": "/data"},
+            {"name": "cache", "mountPath": facts.paths.container_cache},
             {"name": "shm", "mountPath": "/dev/shm"},
         ],
         "securityContext": {
@@ -217,7 +185,7 @@ def deployment(name: str, inst: Instance, facts: Mapping[str, Any], options: K8s
         container["resources"] = {"limits": dict(resources)}
 
     pod_spec: dict[str, Any] = {}
-    if facts["needsNvidia"]:
+    if facts.devices.nvidia:
         pod_spec["runtimeClassName"] = "nvidia"
     pod_spec.update(
         {
@@ -225,18 +193,18 @@ def deployment(name: str, inst: Instance, facts: Mapping[str, Any], options: K8s
             # Service links would inject <SVC>_PORT variables into TGI's environment.
             "enableServiceLinks": False,
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-            "terminationGracePeriodSeconds": int(_podman_flag(podman_args, "stop-timeout")),
+            "terminationGracePeriodSeconds": facts.container.stop_timeout_sec,
             "containers": [container],
             "volumes": [
                 {"name": "cache", "persistentVolumeClaim": {"claimName": cache_claim_name(name, options)}},
-                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(inst.shm_size)}},
+                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(_shm_bytes(facts))}},
             ],
         }
     )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(str(facts["unitName"]), labels, options),
+        "metadata": _metadata(facts.unit_name, labels, options),
         "spec": {
             "replicas": 1,
             # GPUs and a ReadWriteOnce cache cannot be held by two pods: replace, never overlap.
@@ -247,11 +215,17 @@ def deployment(name: str, inst: Instance, facts: Mapping[str, Any], options: K8s
     }
 
 
-def service(name: str, inst: Instance, facts: Mapping[str, Any], options: K8sOptions) -> dict[str, Any]:
+def _shm_bytes(facts: InstanceFacts) -> int:
+    if facts.container.shm_size_bytes is None:  # the core's rules reject such a spec
+        raise SpecError(f"instances.{facts.name}.shmSize: {facts.container.shm_size!r} is not a size")
+    return facts.container.shm_size_bytes
+
+
+def service(name: str, inst: Instance, facts: InstanceFacts, options: K8sOptions) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(str(facts["unitName"]), _labels(name, inst), options),
+        "metadata": _metadata(facts.unit_name, _labels(name, facts), options),
         "spec": {
             "type": "ClusterIP",
             "selector": _selector(name),
@@ -260,7 +234,7 @@ def service(name: str, inst: Instance, facts: Mapping[str, Any], options: K8sOpt
     }
 
 
-def cache_claim(name: str, inst: Instance, options: K8sOptions) -> dict[str, Any]:
+def cache_claim(name: str, inst: Instance, facts: InstanceFacts, options: K8sOptions) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": cache_size(inst, options)}},
@@ -270,12 +244,12 @@ def cache_claim(name: str, inst: Instance, options: K8sOptions) -> dict[str, Any
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _metadata(cache_claim_name(name, options), _labels(name, inst), options),
+        "metadata": _metadata(cache_claim_name(name, options), _labels(name, facts), options),
         "spec": spec,
     }
 
 
-def render_objects(spec: Spec, core_instances: Mapping[str, Mapping[str, Any]], options: K8sOptions) -> dict[
+def render_objects(spec: Spec, core_instances: Mapping[str, InstanceFacts], options: K8sOptions) -> dict[
     str, list[dict[str, Any]]
 ]:
     """File name -> Kubernetes objects, for every enabled instance (in apply order: PVC first)."""
@@ -290,9 +264,9 @@ def render_objects(spec: Spec, core_instances: Mapping[str, Mapping[str, Any]], 
                 "Use a Hugging Face model id for Kubernetes"
             )
         facts = core_instances[name]
-        objects = [] if name in options.cache_claims else [cache_claim(name, inst, options)]
+        objects = [] if name in options.cache_claims else [cache_claim(name, inst, facts, options)]
         objects += [deployment(name, inst, facts, options), service(name, inst, facts, options)]
-        files[f"{facts['unitName']}.yaml"] = objects
+        files[f"{facts.unit_name}.yaml"] = objects
     return files
 
 
@@ -310,7 +284,7 @@ def to_yaml(objects: list[dict[str, Any]], source: str) -> str:
 
 
 def render_k8s(spec: Spec, source: str, options: K8sOptions) -> dict[str, str]:
-    core = evaluate(spec)
+    core = evaluate(spec, source=source)
     return {
         file: to_yaml(objects, source)
         for file, objects in render_objects(spec, core.instances, options).items()

@@ -7,8 +7,8 @@ from typing import Any
 
 import jinja2
 
-from ..nix.facts import CoreResult
 from ..nix.expr import nix_string, to_nix
+from ..nix.facts import CoreResult
 from ..spec.options import option_docs
 from ..spec.schema import Spec
 

@@ -109,6 +109,8 @@ class Model(_Facts):
 
 class Container(_Facts):
     shm_size: str = Field(description="--shm-size.")
+    shm_size_bytes: int | None = Field(description="--shm-size in bytes.")
+    stop_timeout_sec: int = Field(description="podman's --stop-timeout.")
     environment: dict[str, str] = Field(description="Non-secret environment variables.")
     hardening: list[str] = Field(description="The container's hardening flags.")
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..nix.bridge import user_podman_argv
+from ..nix.facts import InstanceFacts
 from ..spec.models import known_model_size_gb
 from ..spec.schema import Instance, Spec
 
@@ -257,22 +258,22 @@ def _socket_owner(host: Host, inode: str) -> str | None:
     return None
 
 
-def podman_argv(facts: Mapping[str, Any]) -> list[str]:
+def podman_argv(facts: InstanceFacts) -> list[str]:
     """podman as the instance's podman user: root's podman does not see a rootless instance's container."""
-    user = facts.get("podmanUser")
+    user = facts.podman_user
     return user_podman_argv(user) if user else ["podman"]
 
 
-def check_port(host: Host, name: str, facts: Mapping[str, Any], sockets: list[Listener]) -> Finding:
-    port = int(facts["port"])
-    wanted = ipaddress.ip_address(facts["listenAddress"])
+def check_port(host: Host, name: str, facts: InstanceFacts, sockets: list[Listener]) -> Finding:
+    port = facts.network.port
+    wanted = ipaddress.ip_address(facts.network.listen_address)
     clashes = [
         s for s in sockets
         if s.port == port and (s.address.is_unspecified or wanted.is_unspecified or s.address == wanted)
     ]
     if not clashes:
         return Finding("ok", "port", name, f"nothing else listens on {wanted}:{port}")
-    container = str(facts["containerName"])
+    container = facts.container_name
     published = host.run([*podman_argv(facts), "port", container])
     if published.returncode == 0 and re.search(rf":{port}\b", published.stdout):
         return Finding("ok", "port", name, f"port {port} is held by our container {container}")
@@ -346,8 +347,8 @@ def check_cdi(host: Host, wanted: Mapping[str, list[str]], podman: tuple[int, ..
     return findings
 
 
-def check_unit(host: Host, name: str, facts: Mapping[str, Any]) -> Finding:
-    unit = str(facts["serviceName"])
+def check_unit(host: Host, name: str, facts: InstanceFacts) -> Finding:
+    unit = facts.service_name
 
     def finding(level: Level, message: str, fix: str = "", details: tuple[str, ...] = ()) -> Finding:
         return Finding(level, "unit", name, f"{unit} {message}", fix, details)
@@ -378,18 +379,18 @@ def check_unit(host: Host, name: str, facts: Mapping[str, Any]) -> Finding:
     return finding("warn", f"is {state}", f"systemctl start {unit}")
 
 
-def run_checks(spec: Spec, core_instances: Mapping[str, Mapping[str, Any]], host: Host) -> list[Finding]:
+def run_checks(spec: Spec, core_instances: Mapping[str, InstanceFacts], host: Host) -> list[Finding]:
     podman, podman_version = check_podman(host)
     enabled = dict(sorted(spec.enabled().items()))
     wanted: dict[str, list[str]] = {}
     for name in enabled:
-        for device in core_instances[name]["cdiDevices"]:
+        for device in core_instances[name].devices.cdi_devices:
             wanted.setdefault(device, []).append(name)
     findings = [podman, *check_cdi(host, wanted, podman_version), *check_tokens(host, enabled)]
     sockets = listeners(host)
     for name, inst in enabled.items():
         facts = core_instances[name]
-        findings.append(check_disk(host, name, inst, str(facts["cacheDir"])))
+        findings.append(check_disk(host, name, inst, facts.paths.cache_dir))
         findings.append(check_port(host, name, facts, sockets))
         findings.append(check_unit(host, name, facts))
     return findings

@@ -1,8 +1,8 @@
 """The answers behind `tgi-nix init`: one instance, checked field by field, written as a spec file that
 `tgi-nix validate` accepts.
 
-Every answer is checked by the schema itself (`parse_spec`), so the wizard never accepts a value
-that the spec loader would reject, and the written file is read back and validated before it lands.
+Every answer is checked by the schema and the core's rules (`checked_spec`), so the wizard never
+accepts a value that the spec loader would reject, and the written file is read back and validated before it lands.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from ..spec.loader import parse_spec, spec_toml
+from ..spec.loader import checked_spec, spec_toml
 from ..spec.schema import Spec
 
 FIRST_PORT = 8080
@@ -55,12 +55,12 @@ def next_free_port(start: int = FIRST_PORT) -> int:
 
 
 def _schema_check(instances: dict[str, Any]) -> None:
-    """Raise BadAnswer with the schema's own message."""
+    """Raise BadAnswer with the schema's and the core's own message (without the option path)."""
     try:
-        parse_spec({"instances": instances}, source="answer")
+        checked_spec({"instances": instances}, source="answer")
     except SpecError as err:
         reasons = err.message.splitlines()[1:]
-        text = "; ".join(r.replace(f"instances.{_CHECK_NAME}.", "").removeprefix("instances: ") for r in reasons)
+        text = "; ".join(r.split(": ", 1)[1] if r.startswith("instances") else r for r in reasons)
         raise BadAnswer(text) from None
 
 
@@ -124,7 +124,7 @@ def build_spec_text(name: str, instance: dict[str, Any]) -> tuple[str, Spec]:
         raise SpecError(f"the answers do not make valid TOML ({err}); avoid control characters") from None
     if data != {"instances": {name: instance}}:
         raise SpecError("the answers do not survive a TOML round trip; avoid unusual characters")
-    return text, parse_spec(data, "the new spec")
+    return text, checked_spec(data, "the new spec")
 
 
 def refuse_overwrite(output: Path, force: bool) -> None:

@@ -8,7 +8,6 @@ failed, 5 an endpoint could not be reached (that wins over 1).
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -21,6 +20,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..nix.bridge import evaluate
 from ..spec.loader import load_spec
 from .client import EndpointUnreachable, TGIClient, TGIError, metric_total
 
@@ -66,26 +66,18 @@ class EndpointReport:
                 "reachable": self.reachable, "checks": [asdict(check) for check in self.checks]}
 
 
-def instance_url(listen_address: str, port: int) -> str:
-    """Where a spec instance answers from this host: a wildcard listen address means loopback."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(listen_address, listen_address)
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            host = f"[{host}]"
-    except ValueError:
-        pass  # a host name
-    return f"http://{host}:{port}"
-
-
 def targets_from(target: str, model: str | None) -> list[Target]:
     """A URL gives one target; a spec file gives every enabled instance, each with its model."""
     if target.startswith(("http://", "https://")):
         return [Target(target.rstrip("/"), target.rstrip("/"), model)]
     if not Path(target).is_file() and not target.endswith(".toml"):
         raise BadTarget(f"{target!r} is neither a URL (http://host:port) nor a spec file (.toml)")
-    spec = load_spec(target)
-    return [Target(name, instance_url(inst.listen_address, inst.port), inst.model)
-            for name, inst in spec.enabled().items()]
+    # The core's facts say where this host reaches each instance (a wildcard address: loopback).
+    spec = load_spec(target, check=False)
+    core = evaluate(spec, source=target)
+    return [
+        Target(name, core.instances[name].network.url, core.instances[name].model.id) for name in spec.enabled()
+    ]
 
 
 def exit_code(reports: list[EndpointReport]) -> int:
