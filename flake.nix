@@ -50,24 +50,14 @@
             pkgs.nixfmt-rfc-style
             pkgs.systemd
             pkgs.qemu
+            # The CLI's dependencies and its `dev` extra, as declared in python/pyproject.toml.
             (pkgs.python3.withPackages (
-              ps: with ps; [
-                pydantic
-                jinja2
-                click
-                httpx
-                httpx-sse
-                prometheus-client
-                rich
-                pexpect
-                pyyaml
-                tomli-w
-                pytest
-                hypothesis
-                mypy
-              ]
+              ps:
+              let
+                deps = import ./pkgs/tgi-nix/python-deps.nix;
+              in
+              map (name: ps.${name}) (deps.dependencies ++ deps.dev)
             ))
-            pkgs.ruff
           ];
         };
       });

@@ -8,6 +8,10 @@
   podman,
 }:
 let
+  # Declared once, in python/pyproject.toml.
+  pythonDeps = import ./python-deps.nix;
+  fromPyproject = map (name: python3Packages.${name});
+
   # core.nix and friends: the CLI evaluates the same files as the NixOS module.
   modules = lib.fileset.toSource {
     root = ../..;
@@ -23,46 +27,43 @@ python3Packages.buildPythonApplication {
   version = "0.1.0";
   pyproject = true;
 
+  # The parts of the checkout the tests read beside the package: the Nix core, the examples,
+  # docs/options.md, nixos-tests/ (the scenarios' specs) and the dependency mapping.
   src = lib.fileset.toSource {
-    root = ../../python;
+    root = ../..;
     fileset = lib.fileset.unions [
       ../../python/pyproject.toml
       ../../python/src
       ../../python/tests
+      ../../modules
+      ../../examples
+      ../../nixos-tests
+      ../../docs/options.md
+      ./python-deps.nix
     ];
   };
+  sourceRoot = "source/python";
 
   build-system = [ python3Packages.setuptools ];
 
-  dependencies = with python3Packages; [
-    pydantic
-    jinja2
-    click
-    httpx
-    httpx-sse
-    prometheus-client
-    rich
-    pexpect
-    pyyaml
-  ];
+  dependencies = fromPyproject pythonDeps.dependencies;
 
   makeWrapperArgs = [
     "--set-default TGI_NIX_ROOT ${modules}"
     "--prefix PATH : ${lib.makeBinPath [ nix ]}"
   ];
 
-  nativeCheckInputs = [
+  # The `dev` extra (pytest, hypothesis, pexpect, ...) plus the tools the tests run.
+  nativeCheckInputs = fromPyproject pythonDeps.dev ++ [
     python3Packages.pytestCheckHook
-    python3Packages.hypothesis
-    python3Packages.tomli-w
-    python3Packages.kubernetes-validate
     nix
     systemd
     podman
   ];
 
+  # The tests evaluate the same core as the wrapper, from the unpacked checkout that also has nixos-tests/.
   preCheck = ''
-    export TGI_NIX_ROOT=${modules}
+    export TGI_NIX_ROOT=$(realpath ..)
     export NIX_STATE_DIR=$TMPDIR/nix-state
     export HOME=$TMPDIR
   '';
