@@ -2,9 +2,9 @@
 """CLI start-up: median wall time of `tgi-nix --help`, `tgi-nix validate examples/quick-deploy.toml` and
 `tgi-nix probe --help`, each run in a fresh process.
 
-`--before REV` times the same commands with an older tree too (`git archive REV python/src`), e.g. the
-commit before the lazy CLI. Goal: `--help` <= 0.2 s. `python -X importtime -m tgi_nix.cli --help` shows
-what a command imports.
+`--before REV` times the same commands with an older tree too (`git archive REV`: the package, the Nix
+core and the examples), e.g. 04dd1bc, the commit before the lazy CLI. Goal: `--help` <= 0.2 s.
+`python -X importtime -m tgi_nix.cli --help` shows what a command imports.
 """
 
 from __future__ import annotations
@@ -25,25 +25,29 @@ COMMANDS = (["--help"], ["validate", "examples/quick-deploy.toml"], ["probe", "-
 LAUNCH = "import sys; sys.path.insert(0, sys.argv.pop(1)); from tgi_nix.cli import main; sys.exit(main())"
 
 
-def median_seconds(src: Path, args: list[str], runs: int) -> float:
-    # An old tree outside the checkout finds the Nix core here.
-    env = {"TGI_NIX_ROOT": str(ROOT), **os.environ}
+def median_seconds(root: Path, args: list[str], runs: int) -> float:
+    """Median wall time of `tgi-nix ARGS` run from the checkout (or extracted tree) at `root`."""
+    env = dict(os.environ)
+    if root != ROOT:  # an old tree evaluates its own Nix core
+        env["TGI_NIX_ROOT"] = str(root)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", LAUNCH, str(src), *args], cwd=ROOT, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-c", LAUNCH, str(root / "python" / "src"), *args], cwd=root, env=env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
 def old_tree(rev: str, workdir: Path) -> Path:
-    archive = workdir / "src.tar"
+    """The package, the Nix core and the examples as of `rev`, extracted under `workdir`."""
+    archive = workdir / "tree.tar"
     with archive.open("wb") as out:
-        subprocess.run(["git", "archive", rev, "python/src"], cwd=ROOT, check=True, stdout=out)
+        subprocess.run(["git", "archive", rev, "python/src", "modules", "docs", "examples"], cwd=ROOT, check=True,
+                       stdout=out)
     with tarfile.open(archive) as tar:
         tar.extractall(workdir, filter="data")
-    return workdir / "python" / "src"
+    return workdir
 
 
 def main() -> int:
@@ -51,12 +55,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--before", metavar="REV", help="also time --help of this git revision's tree")
     args = parser.parse_args()
-    src = ROOT / "python" / "src"
     print(f"median of {args.runs} fresh processes" + (f"; before = {args.before}" if args.before else ""))
     with tempfile.TemporaryDirectory(prefix="tgi-nix-before-") as tmp:
         old = old_tree(args.before, Path(tmp)) if args.before else None
         for command in COMMANDS:
-            after = median_seconds(src, command, args.runs)
+            after = median_seconds(ROOT, command, args.runs)
             line = f"tgi-nix {' '.join(command):36s} {after:6.3f} s"
             if old is not None:
                 before = median_seconds(old, command, args.runs)
