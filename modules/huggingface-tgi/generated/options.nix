@@ -46,7 +46,7 @@ in
     description = "When the image unit pulls `image` (ignored with `imageFile`): `missing` pulls only if absent, `always`/`newer` on every start of the image unit, `never` requires it to be present.";
   };
   port = mkOption {
-    type = types.port;
+    type = (types.ints.between 1 65535);
     example = 8080;
     description = "Host port on which the instance's HTTP API is published (TGI listens on 80 in the container).";
   };
@@ -75,7 +75,7 @@ in
     description = "Additional CDI devices (`vendor.com/class=name`) passed with `--device`, for accelerators other than NVIDIA GPUs. The CDI spec must exist in `/etc/cdi` or `/run/cdi`.";
   };
   numShard = mkOption {
-    type = types.nullOr types.ints.positive;
+    type = types.nullOr (types.ints.between 1 2147483647);
     default = null;
     example = 2;
     description = "Number of shards (`--num-shard`), at most the number of listed GPUs. `null` lets TGI decide.";
@@ -99,37 +99,37 @@ in
     description = "Force the weights' dtype (`--dtype`). Cannot be combined with `quantize`.";
   };
   maxConcurrentRequests = mkOption {
-    type = types.nullOr types.ints.positive;
+    type = types.nullOr (types.ints.between 1 2147483647);
     default = null;
     example = 128;
     description = "Requests in flight before TGI answers 429 (`--max-concurrent-requests`, TGI default 128).";
   };
   maxInputTokens = mkOption {
-    type = types.nullOr types.ints.positive;
+    type = types.nullOr (types.ints.between 1 2147483647);
     default = null;
     example = 4096;
     description = "Maximum prompt length in tokens (`--max-input-tokens`).";
   };
   maxTotalTokens = mkOption {
-    type = types.nullOr types.ints.positive;
+    type = types.nullOr (types.ints.between 1 2147483647);
     default = null;
     example = 8192;
     description = "Maximum prompt + generated tokens per request (`--max-total-tokens`); must exceed `maxInputTokens`.";
   };
   maxBatchPrefillTokens = mkOption {
-    type = types.nullOr types.ints.positive;
+    type = types.nullOr (types.ints.between 1 2147483647);
     default = null;
     example = 8192;
     description = "Token budget of one prefill batch (`--max-batch-prefill-tokens`).";
   };
   maxBatchTotalTokens = mkOption {
-    type = types.nullOr types.ints.positive;
+    type = types.nullOr (types.ints.between 1 2147483647);
     default = null;
     example = 65536;
     description = "Token budget of a running batch (`--max-batch-total-tokens`).";
   };
   maxWaitingTokens = mkOption {
-    type = types.nullOr types.ints.unsigned;
+    type = types.nullOr (types.ints.between 0 2147483647);
     default = null;
     example = 20;
     description = "Decode steps before waiting requests are forced into the batch (`--max-waiting-tokens`).";

@@ -134,7 +134,9 @@ def evaluate(
 ) -> CoreResult:
     """Evaluate the core for every instance in one `nix-instantiate --eval --strict --json` call;
     a spec that breaks a rule raises SpecError, as `check` does."""
-    result = CoreResult.model_validate(_eval_core(core_input(spec, podman, shell, scripts_dir)))
-    if result.errors:
-        raise invalid(source, result.errors)
-    return result
+    raw = _eval_core(core_input(spec, podman, shell, scripts_dir))
+    # Findings first: the facts of a spec that breaks a rule need not fit the model.
+    errors = Check.model_validate({"errors": raw["errors"], "warnings": raw["warnings"]}).errors
+    if errors:
+        raise invalid(source, errors)
+    return CoreResult.model_validate(raw)

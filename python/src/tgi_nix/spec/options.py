@@ -38,9 +38,10 @@ def _int_type(metadata: list[Any]) -> str:
             lo = item.ge
         elif isinstance(item, annotated_types.Le):
             hi = item.le
-    if lo == 1 and hi in (None, 2**31 - 1):
+    # The exact bounds of the schema, so a hand-written configuration is held to the same range.
+    if lo == 1 and hi is None:
         return "types.ints.positive"
-    if lo == 0 and hi in (None, 2**31 - 1):
+    if lo == 0 and hi is None:
         return "types.ints.unsigned"
     if lo is not None and hi is not None:
         return f"(types.ints.between {lo} {hi})"

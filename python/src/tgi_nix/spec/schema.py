@@ -107,7 +107,6 @@ class Instance(BaseModel):
         le=65535,
         description="Host port on which the instance's HTTP API is published (TGI listens on 80 in the container).",
         examples=[8080],
-        json_schema_extra=nix("types.port"),
     )
     listen_address: str = Field(
         "127.0.0.1",
