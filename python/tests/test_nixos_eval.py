@@ -1,0 +1,79 @@
+"""The NixOS module against real NixOS modules (../shared/nixos-eval): every example (units compared
+with `render-units`, script texts included), the harness's own scenarios, and our configurations in
+nixos-tests/eval-configs/ (valid ones, and invalid ones whose `# expect-assertion:` must fire)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import REPO
+from .nixos_eval import cli, harness
+
+CONFIGS = REPO / "nixos-tests" / "eval-configs"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("nixos-eval") / "out"
+    proc = subprocess.run(
+        ["bash", str(harness()), "--configs", str(CONFIGS), str(REPO)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TGI_NIX": cli(), "OUT": str(out)},
+        timeout=900,
+    )
+    return proc, out
+
+
+def evaluated(run: tuple[subprocess.CompletedProcess[str], Path], name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run[1] / name / "eval.json").read_text())
+    return data
+
+
+def test_every_check_passes(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, _ = run
+    failures = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
+    assert proc.returncode == 0 and not failures, proc.stdout[-4000:] + proc.stderr[-2000:]
+    # The examples ran and their units matched render-units, scripts included.
+    for example in sorted(p.stem for p in (REPO / "examples").glob("*.toml")):
+        assert f"=== {example} (" in proc.stdout
+    assert "same script text" in proc.stdout and "script texts differ" not in proc.stdout
+    # Each invalid configuration fired its assertion (the harness fails it otherwise).
+    for config in sorted(CONFIGS.glob("invalid-*.nix")):
+        assert "expect-assertion:" in config.read_text()
+
+
+def test_firewall_opens_exactly_the_ports_that_ask(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    assert evaluated(run, "firewall")["firewallTCP"] == [8080]
+    assert evaluated(run, "privileged-port")["firewallTCP"] == []
+
+
+def test_rootless_users_get_ids_subids_and_lingering(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    users = evaluated(run, "rootless-two")["users"]
+    for name, uid in (("tgi-a", 2001), ("tgi-b", 2002)):
+        user = users[name]
+        assert (user["uid"], user["isSystemUser"], user["linger"], user["autoSubUidGidRange"]) == (uid, True, True, True)
+        assert user["home"] == f"/var/lib/huggingface-tgi/.rootless/{name}"
+
+
+def test_wildcard_ipv6_instance_is_reached_on_loopback(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    result = evaluated(run, "ipv6-integrations")
+    (job,) = result["scrapeConfigs"]
+    assert job["static_configs"][0]["targets"] == ["[::1]:8082"]
+    assert result["openWebuiEnv"]["OPENAI_API_BASE_URLS"] == "http://[::1]:8082/v1"
+
+
+def test_port_below_1024_keeps_the_bind_capability(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    units = evaluated(run, "privileged-port")["units"]
+    bounding = [line for line in units["huggingface-tgi-web.service"].splitlines() if line.startswith("CapabilityBoundingSet=")]
+    assert any("CAP_NET_BIND_SERVICE" in line for line in bounding)
+    other = evaluated(run, "firewall")["units"]["huggingface-tgi-public.service"]
+    assert "CAP_NET_BIND_SERVICE" not in other
