@@ -7,7 +7,8 @@
 #
 #   prelude.nix     builtins helpers          systemd.nix     Exec quoting, unit text, time spans
 #   network.nix     addresses, publishing     image.nix       image references
-#   hardening.nix   sandbox per unit kind     units.nix       one instance -> facts and units
+#   hardening.nix   sandbox per unit kind     podman.nix      health check, tagged argv, image fetch
+#   units.nix       one instance -> facts and units
 #   rules.nix       option value rules        guarantees.nix  checks on the final argv and unit text
 #
 # Input instances are complete option sets (every option present, `null` where unset), exactly

@@ -267,7 +267,7 @@ let
   envKey = v: head (match "([^=]*).*" v);
 
   at = name: option: message: {
-    path = "instances.${name}.${option}";
+    path = rules.instancePath name option;
     inherit message;
   };
 
@@ -375,7 +375,7 @@ in
         else
           [
             {
-              path = "instances.${name}";
+              path = "instances.${rules.segment name}";
               message = "a rendered unit contains something shaped like a secret (token, key); secrets belong in environmentFile or apiKeyFile";
             }
           ];

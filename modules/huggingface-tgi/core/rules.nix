@@ -40,7 +40,7 @@ let
   cdiDeviceRe = "[a-z0-9.-]+\\.[a-z]+/[a-zA-Z0-9_.-]+=[a-zA-Z0-9_.:-]+";
   # A system user name that useradd (shadow) and NixOS accept.
   userNameRe = "[a-z_][a-z0-9_-]{0,31}";
-  hasControl = s: match ".*[\n\r].*" s != null;
+  hasControl = s: match ".*\n.*" s != null;
 
   # Variables that carry secrets come from environmentFile, never from `environment` (which ends
   # up in the unit and the Nix store) or a podman --env.
@@ -68,13 +68,18 @@ let
     else
       null;
 
+  # An attribute name as a path segment: quoted (JSON) unless it is a plain word, so that a name
+  # with dots, spaces or braces keeps the path unambiguous.
+  segment = s: if match "[A-Za-z0-9_-]+" s != null then s else toJSON s;
+  instancePath = name: option: "instances.${segment name}.${option}";
+
   # [ option (message or null) ] -> findings
   findings =
     name: pairs:
     concatMap (
       p:
       optional (p.message != null) {
-        path = "instances.${name}.${p.option}";
+        path = instancePath name p.option;
         inherit (p) message;
       }
     ) pairs;
@@ -93,7 +98,7 @@ rec {
       rootless = inst.user != null;
     in
     optional (match instanceNameRe name == null) {
-      path = "instances.${toJSON name}";
+      path = "instances.${segment name}";
       message = "instance name ${show name} is not allowed: use 1-40 lowercase letters, digits and '-', starting with a letter and not ending with '-' (it becomes the unit and container name huggingface-tgi-<name>)";
     }
     ++ findings name [
@@ -241,7 +246,7 @@ rec {
             earlier = filter (m: valueOf instances.${m} == v) (builtins.genList (j: builtins.elemAt enabledNames j) i);
           in
           optional (v != null && earlier != [ ]) {
-            path = "instances.${n}.${option}";
+            path = instancePath n option;
             message = describe v (builtins.head earlier);
           }
         ) (builtins.genList (i: i) (length enabledNames));
@@ -281,5 +286,5 @@ rec {
     ];
 
   # Helpers for guarantees.nix.
-  inherit findings rule when;
+  inherit findings rule when instancePath segment;
 }
