@@ -12,35 +12,20 @@ let
   pythonDeps = import ./python-deps.nix;
   fromPyproject = map (name: python3Packages.${name});
 
-  # core.nix and friends: the CLI evaluates the same files as the NixOS module.
-  modules = lib.fileset.toSource {
-    root = ../..;
-    fileset = lib.fileset.unions [
-      ../../modules
-      ../../docs/options.md
-      ../../examples
-    ];
-  };
+  # The files the package is built and tested from, listed once: scripts/check-package-fileset.sh
+  # runs the checkPhase's test selection from a copy of exactly these.
+  fileset = map (p: ../.. + "/${p}") (builtins.fromJSON (builtins.readFile ./fileset.json));
 in
 python3Packages.buildPythonApplication {
   pname = "tgi-nix";
   version = "0.1.0";
   pyproject = true;
 
-  # The parts of the checkout the tests read beside the package: the Nix core, the examples,
-  # docs/options.md, nixos-tests/ (the scenarios' specs) and the dependency mapping.
+  # The package (its Nix core is python/src/tgi_nix/nix/module, a link to modules/huggingface-tgi
+  # that the wheel turns into a copy) and what its tests read beside it.
   src = lib.fileset.toSource {
     root = ../..;
-    fileset = lib.fileset.unions [
-      ../../python/pyproject.toml
-      ../../python/src
-      ../../python/tests
-      ../../modules
-      ../../examples
-      ../../nixos-tests
-      ../../docs/options.md
-      ./python-deps.nix
-    ];
+    fileset = lib.fileset.unions fileset;
   };
   sourceRoot = "source/python";
 
@@ -48,10 +33,8 @@ python3Packages.buildPythonApplication {
 
   dependencies = fromPyproject pythonDeps.dependencies;
 
-  makeWrapperArgs = [
-    "--set-default TGI_NIX_ROOT ${modules}"
-    "--prefix PATH : ${lib.makeBinPath [ nix ]}"
-  ];
+  # The installed package carries its own copy of the Nix core; nix-instantiate evaluates it.
+  makeWrapperArgs = [ "--prefix PATH : ${lib.makeBinPath [ nix ]}" ];
 
   # The `dev` extra (pytest, hypothesis, pexpect, ...) plus the tools the tests run.
   nativeCheckInputs = fromPyproject pythonDeps.dev ++ [
