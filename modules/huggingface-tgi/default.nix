@@ -36,6 +36,8 @@ let
     inherit scripts;
     podman = lib.getExe cfg.podmanPackage;
     setpriv = "${pkgs.util-linux}/bin/setpriv";
+    # The units run on this system's systemd (NixOS 25.05 and later ship >= 257).
+    systemdVersion = lib.toInt (lib.versions.major config.systemd.package.version);
   };
 
   enabled = filterAttrs (_: inst: inst.enable) cfg.instances;

@@ -67,11 +67,21 @@ in
       scriptsDir ? "/usr/local/libexec/tgi-nix",
       # the interpreter written into the script files for hosts without NixOS (scriptFiles)
       shell ? "/bin/sh",
+      # The major version of the systemd the units run on; null: a current one (NixOS). Older
+      # ones get equivalents of the keys they lack, listed in `notes`.
+      systemdVersion ? null,
     }:
     let
       script = name: if scripts != null then scripts.${name} else "${scriptsDir}/${name}.sh";
       enabled = filterAttrs (_: inst: inst.enable) instances;
-      facts = builtins.mapAttrs (units.instance { inherit podman setpriv script; }) enabled;
+      facts = builtins.mapAttrs (units.instance {
+          inherit
+            podman
+            setpriv
+            script
+            systemdVersion
+            ;
+        }) enabled;
       all = map (name: facts.${name}) (sort builtins.lessThan (attrNames facts));
       allUnits = foldl' (acc: f: acc // f.units) { } all;
       sorted = sort builtins.lessThan (attrNames instances);
@@ -91,6 +101,12 @@ in
           }
         ) all;
       warnings = concatMap (name: rules.warnings name instances.${name}) (attrNames enabled);
+      # What rendering for the target systemd changed or dropped (strings; empty on a current one).
+      notes =
+        let
+          inherit (units.restartPolicy systemdVersion) note;
+        in
+        optional (all != [ ] && note != null) note;
       instances = builtins.mapAttrs (
         _: f:
         removeAttrs f [

@@ -21,15 +21,62 @@ let
   # NixOS's hardware.nvidia-container-toolkit writes /run/cdi/nvidia-container-toolkit.json here.
   nvidiaCdiGenerator = "nvidia-container-toolkit-cdi-generator.service";
 
+  # The main unit's restart policy for the target's systemd (null: current, as on NixOS).
+  # systemd >= 254 backs off: 2 s, then 5, 15, 40, 110 s up to 5 min (RestartSteps=5 between
+  # RestartSec= and RestartMaxDelaySec=), and 10 failed starts (about 23 min of back-off when the
+  # container fails at once) leave the unit failed. Older systemd ignores both keys (only a
+  # warning in the journal), which silently turned the back-off into a fixed 2 s and made 10
+  # starts a 20-second burst. There, a fixed 1 min between restarts with 24 starts per 6 h gives
+  # up after about the same 23 min of immediate failures, and a short burst of crashes (a GPU
+  # reset, a registry hiccup) costs a minute each instead of failing the unit.
+  restartBackoffSince = 254;
+  restartPolicy =
+    systemdVersion:
+    if systemdVersion == null || systemdVersion >= restartBackoffSince then
+      {
+        unit = {
+          StartLimitIntervalSec = "6h";
+          StartLimitBurst = 10;
+        };
+        service = {
+          RestartSec = "2s";
+          RestartSteps = 5;
+          RestartMaxDelaySec = "5min";
+        };
+        note = null;
+      }
+    else
+      {
+        unit = {
+          StartLimitIntervalSec = "6h";
+          StartLimitBurst = 24;
+        };
+        service = {
+          RestartSec = "1min";
+        };
+        note = "rendered for systemd ${toString systemdVersion}: RestartSteps= and RestartMaxDelaySec= (the 2 s to 5 min restart back-off) need systemd >= ${toString restartBackoffSince}; the main units restart every 1 min instead, at most 24 starts in 6 h (StartLimitBurst=24 instead of 10)";
+      };
+
+  # The image unit: a pull that fails (a wrong tag, a registry that refuses) is retried every
+  # 30 s, at most 10 starts per hour; then the unit stays failed (start-limit-hit) and so does the
+  # main unit that requires it, with failure-report.sh's line naming the image, instead of
+  # retrying forever.
+  imageRetry = {
+    RestartSec = "30s";
+    StartLimitIntervalSec = "1h";
+    StartLimitBurst = 10;
+  };
+
 in
 {
-  inherit unitPrefix stateRoot;
+  inherit unitPrefix stateRoot restartPolicy;
 
   instance =
     {
       podman,
       setpriv,
       script,
+      systemdVersion,
     }:
     name: inst:
     let
@@ -155,7 +202,11 @@ in
         ]
       }";
 
-      sandbox =
+      restart = restartPolicy systemdVersion;
+
+      # gpu: whether the unit may open the NVIDIA device nodes (the image unit never needs them)
+      sandboxFor =
+        gpu:
         hardening.common
         // (
           if rootless then
@@ -170,6 +221,7 @@ in
               inherit (inst) port;
             }
         );
+      sandbox = sandboxFor gpu;
 
       # What a rootless unit needs from the user's systemd manager and its runtime directory.
       rootlessEnvironment = optionalAttrs rootless {
@@ -199,11 +251,8 @@ in
           PODMAN_SYSTEMD_UNIT = "%n";
         }
         // rootlessEnvironment;
-        unitConfig = {
-          # Back off instead of hammering a broken model forever; `systemctl reset-failed` re-arms.
-          StartLimitIntervalSec = "6h";
-          StartLimitBurst = 10;
-        };
+        # Back off instead of hammering a broken model forever; `systemctl reset-failed` re-arms.
+        unitConfig = restart.unit;
         serviceConfig = {
           Type = "notify";
           # podman (not the main PID after fork) sends READY=1 once the health check passes.
@@ -249,11 +298,9 @@ in
           TimeoutStartSec = inst.startTimeout;
           TimeoutStopSec = 120;
           Restart = "on-failure";
-          # First retry soon (a crashed container is back quickly), then back off to 5 min.
-          RestartSec = "2s";
-          RestartSteps = 5;
-          RestartMaxDelaySec = "5min";
         }
+        # First retry soon (a crashed container is back quickly), then back off to 5 min.
+        // restart.service
         // sandbox
         // {
           # "+": as root outside the sandbox, which may read the root-only secret files
@@ -288,25 +335,35 @@ in
         partOf = [ ];
         wantedBy = [ ];
         environment = rootlessEnvironment;
-        unitConfig = { };
+        unitConfig = {
+          inherit (imageRetry) StartLimitIntervalSec StartLimitBurst;
+        };
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
-          # A multi-GB pull must never count against the main unit's start timeout.
+          # A multi-GB pull must never count against the main unit's start timeout (the start
+          # limit above bounds the retries, not the pull).
           TimeoutStartSec = "infinity";
           ExecStartPre = userNamespace;
           ExecStart = execLine (podmanArgv.fetchImage { inherit podman script inst; });
+          ExecStopPost = execLine [
+            (script "failure-report")
+            imageUnitName
+            inst.startTimeout
+            inst.image
+          ];
           Restart = "on-failure";
-          RestartSec = "30s";
+          inherit (imageRetry) RestartSec;
         }
-        // removeAttrs sandbox [
+        # pulling or loading an image opens no GPU device node
+        // removeAttrs (sandboxFor false) [
           "ReadWritePaths"
           "IPAddressDeny"
         ]
         // {
           ReadWritePaths =
             if rootless then
-              sandbox.ReadWritePaths
+              (sandboxFor false).ReadWritePaths
             else
               [
                 "/var/lib/containers"

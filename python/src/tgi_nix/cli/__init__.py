@@ -98,5 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except click.exceptions.Exit as err:
         return err.exit_code
+    except OSError as err:
+        # Last resort for a file a command reads or writes without naming it itself: one line, exit 2.
+        where = f"{err.filename}: " if err.filename else ""
+        click.echo(f"error: {where}{err.strerror or err}", err=True)
+        return 2
     # Commands may return an int exit code (e.g. `probe` when a check fails).
     return rv if isinstance(rv, int) else 0

@@ -30,10 +30,12 @@ def _asking(check: Callable[[str], T]) -> Callable[[str], T]:
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def init_cmd(output: Path, force: bool) -> None:
     """Create a spec file for one TGI instance by answering a few questions."""
-    from ..fsutil import write_atomic
+    from ..fsutil import check_destination, write_atomic
     from ..ops import init_wizard as wizard
 
+    # Before any question: a destination we cannot write is said now, not after the last answer.
     wizard.refuse_overwrite(output, force)
+    check_destination(output, force=True)
     model = click.prompt("Hugging Face model id (owner/name)", value_proc=_asking(wizard.ask_model))
     name = click.prompt("Instance name", default=wizard.default_instance_name(model),
                         value_proc=_asking(wizard.ask_name))
@@ -56,8 +58,8 @@ def init_cmd(output: Path, force: bool) -> None:
         instance["environmentFile"] = token_file
     text, _spec = wizard.build_spec_text(name, instance)
     wizard.refuse_overwrite(output, force)  # again: the file may have appeared while we were asking
-    write_atomic(output, text)
+    write_atomic(output, text, force=True)  # refuse_overwrite decided; a spec has no generated header
     click.echo(f"wrote {output}: instance {name!r} serving {model} on 127.0.0.1:{port}")
     if token_file is not None and not Path(token_file).exists():
-        click.echo(f"next: install -m 0600 -o root /dev/null {token_file}, then add HF_TOKEN=hf_... to it")
+        click.echo(f"next: install -D -m 0600 -o root /dev/null {token_file}, then add HF_TOKEN=hf_... to it")
     click.echo(f"next: tgi-nix validate {output}")

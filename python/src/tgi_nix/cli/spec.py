@@ -18,7 +18,7 @@ from ..generate.render import (
     render_spec_module,
     render_unit_tree,
 )
-from ..generate.validate import validate
+from ..generate.validate import host_systemd_version, validate
 from ..nix.bridge import DEFAULT_PODMAN, DEFAULT_SCRIPTS_DIR, checkout_root, evaluate, parse_nix_file
 from ..spec.loader import load_spec
 
@@ -33,6 +33,27 @@ def _podman_option() -> Callable[[FC], FC]:
     )
 
 
+def _systemd_version_option() -> Callable[[FC], FC]:
+    return click.option(
+        "--systemd-version",
+        default=None,
+        metavar="N|current",
+        help="Major version of the systemd the units will run on; older than 254 gets a fixed restart delay "
+        "instead of the back-off (default: this host's systemd, else current; NixOS: current).",
+    )
+
+
+def _resolve_systemd_version(value: str | None) -> int | None:
+    """None for a current systemd (NixOS); the host's version when not given."""
+    if value is None:
+        return host_systemd_version()
+    if value == "current":
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 9999:
+        raise click.BadParameter(f"{value!r} is not a systemd major version such as 252, or current", param_hint="--systemd-version")
+    return int(value)
+
+
 def _resolve_podman(podman: str | None) -> str:
     if podman:
         return podman
@@ -43,10 +64,13 @@ def _resolve_podman(podman: str | None) -> str:
 @click.command("validate")
 @SPEC_ARG
 @_podman_option()
+@_systemd_version_option()
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when valid.")
-def validate_cmd(spec: Path, podman: str | None, quiet: bool) -> None:
+def validate_cmd(spec: Path, podman: str | None, systemd_version: str | None, quiet: bool) -> None:
     """Check SPEC: schema, generated Nix parses, the core evaluates, systemd accepts the units."""
-    report = validate(load_spec(spec, check=False), str(spec), _resolve_podman(podman))
+    report = validate(
+        load_spec(spec, check=False), str(spec), _resolve_podman(podman), _resolve_systemd_version(systemd_version)
+    )
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for note in report.notes:
@@ -100,14 +124,20 @@ def generate_cmd(spec: Path, output: Path) -> None:
     show_default=True,
     help="Where the units expect the scripts: install scripts/*.sh there (mode 0755).",
 )
-def render_units_cmd(spec: Path, output: Path, podman: str | None, shell: str, scripts_dir: str) -> None:
+@_systemd_version_option()
+def render_units_cmd(
+    spec: Path, output: Path, podman: str | None, shell: str, scripts_dir: str, systemd_version: str | None
+) -> None:
     """Render plain systemd units, a tmpfiles.d file and the units' scripts for SPEC (hosts without NixOS)."""
     if not scripts_dir.startswith("/"):
         raise click.BadParameter("must be an absolute path", param_hint="--scripts-dir")
+    target = _resolve_systemd_version(systemd_version)
     core = evaluate(
         load_spec(spec, check=False), podman=_resolve_podman(podman), shell=shell, scripts_dir=scripts_dir,
-        source=str(spec),
+        source=str(spec), systemd_version=target,
     )
+    for note in core.notes:
+        click.echo(f"note: {note}", err=True)
     files = render_unit_tree(core)
     write_tree_atomic(output, files, executable_files(files))
     for rel in sorted(files):

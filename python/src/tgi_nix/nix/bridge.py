@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -59,6 +60,13 @@ def nix_instantiate() -> str:
     return found
 
 
+# Nix failing to set up /nix/var/nix for the calling user (an unprivileged user without a daemon).
+_NIX_STATE_DENIED = re.compile(
+    r"(could not set permissions on|cannot create directory|Permission denied|Operation not permitted).*'?/nix/var/nix"
+    r"|/nix/var/nix\S*'?: (Permission denied|Operation not permitted)"
+)
+
+
 def run_nix(args: list[str], what: str) -> str:
     proc = subprocess.run(
         [nix_instantiate(), *args],
@@ -69,7 +77,15 @@ def run_nix(args: list[str], what: str) -> str:
         env={**os.environ, "NIX_REMOTE": os.environ.get("NIX_REMOTE", "")},
     )
     if proc.returncode != 0:
-        raise NixError(f"{what} failed:\n{proc.stderr.strip()}")
+        stderr = proc.stderr.strip()
+        if _NIX_STATE_DENIED.search(stderr):
+            # Not the spec's fault: Nix cannot set up its state directory for this user.
+            first = next(line for line in stderr.splitlines() if _NIX_STATE_DENIED.search(line))
+            raise ToolMissingError(
+                f"Nix cannot run as this user ({first.removeprefix('error: ').strip()}); run as root, or give"
+                " Nix a state directory you own: NIX_STATE_DIR=$HOME/.local/state/nix tgi-nix ..."
+            )
+        raise NixError(f"{what} failed:\n{stderr}")
     return proc.stdout
 
 
@@ -92,12 +108,14 @@ def core_input(
     podman: str = DEFAULT_PODMAN,
     shell: str = DEFAULT_SHELL,
     scripts_dir: str = DEFAULT_SCRIPTS_DIR,
+    systemd_version: int | None = None,
 ) -> dict[str, Any]:
     return {
         "instances": {name: inst.to_core() for name, inst in spec.instances.items()},
         "podman": podman,
         "shell": shell,
         "scriptsDir": scripts_dir,
+        "systemdVersion": systemd_version,
     }
 
 
@@ -131,10 +149,12 @@ def evaluate(
     shell: str = DEFAULT_SHELL,
     scripts_dir: str = DEFAULT_SCRIPTS_DIR,
     source: str = "spec",
+    systemd_version: int | None = None,
 ) -> CoreResult:
     """Evaluate the core for every instance in one `nix-instantiate --eval --strict --json` call;
-    a spec that breaks a rule raises SpecError, as `check` does."""
-    raw = _eval_core(core_input(spec, podman, shell, scripts_dir))
+    a spec that breaks a rule raises SpecError, as `check` does. `systemd_version`: the major
+    version of the systemd the units will run on (None: a current one, as on NixOS)."""
+    raw = _eval_core(core_input(spec, podman, shell, scripts_dir, systemd_version))
     # Findings first: the facts of a spec that breaks a rule need not fit the model.
     errors = Check.model_validate({"errors": raw["errors"], "warnings": raw["warnings"]}).errors
     if errors:

@@ -145,6 +145,7 @@ class CoreResult(_Facts):
 
     errors: list[Finding]
     warnings: list[Finding]
+    notes: list[str] = Field(description="What rendering for the target systemd changed or dropped.")
     instances: dict[str, InstanceFacts]
     units: dict[str, Any]
     kernel_modules: list[str]
