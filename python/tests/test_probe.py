@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -210,3 +211,104 @@ def test_metrics_that_do_not_grow_fail_the_check() -> None:
 def test_info_without_expected_model_passes() -> None:
     check = prober(Script(httpx.Response(200, json=INFO))).info()
     assert check.ok and "org/model" in check.detail
+
+
+# ------------------------------------------------------- keys, odd URLs and servers (issue 14, item 6)
+def test_spec_instances_use_their_own_api_key_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each instance's apiKeyFile, read as the units read it: the first line (a second line is not the key)."""
+    (tmp_path / "a.key").write_text("key-of-a\nnot part of the key\n")
+    (tmp_path / "b.key").write_text("key-of-b")
+    with run_mock(tmp_path, "org/a", args=["--api-key", "key-of-a"]) as a, \
+            run_mock(tmp_path, "org/b", args=["--api-key", "key-of-b"]) as b:
+        spec = tmp_path / "spec.toml"
+        spec.write_text(
+            f'[instances.a]\nmodel = "org/a"\nport = {a.port}\napiKeyFile = "{tmp_path / "a.key"}"\n\n'
+            f'[instances.b]\nmodel = "org/b"\nport = {b.port}\napiKeyFile = "{tmp_path / "b.key"}"\n'
+        )
+        rc, report = probe_json(capsys, str(spec))
+        assert rc == 0, report
+        # An explicit --api-key-file overrides them all: b then answers 401, and no key is printed.
+        rc, report = probe_json(capsys, str(spec), "--api-key-file", str(tmp_path / "a.key"))
+        assert rc == 1 and [e["ok"] for e in report["endpoints"]] == [True, False]
+        assert "key-of" not in json.dumps(report)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"\xff\xfesecret\n", "not UTF-8"), (b"sec ret\n", "cannot carry"), (b"s\x7fecret", "cannot carry"),
+     (b"\n", "empty")],
+)
+def test_bad_key_files_are_one_line_without_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, words: str
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(content)
+    assert main(["probe", "http://127.0.0.1:1", "--api-key-file", str(key_file)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and "ecret" not in err.replace(str(tmp_path), "")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[instances.a]\nmodel = "org/a"\nport = {free_port()}\napiKeyFile = "{key_file}"\n')
+    assert main(["probe", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "instances.a.apiKeyFile" in err and words in err and "ecret" not in err.replace(str(tmp_path), "")
+
+
+def test_unreadable_key_file_as_an_unprivileged_user(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("secret\n")
+    key_file.chmod(0)
+    if os.access(key_file, os.R_OK):  # root reads it anyway: take away the directory instead
+        key_file.unlink()
+        key_file.mkdir()
+    assert main(["probe", "http://127.0.0.1:1", "--api-key-file", str(key_file)]) == 2
+    assert "secret" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v1/chat/completions", "/generate", "/health/"])
+def test_a_route_url_is_refused_with_the_base_url(suffix: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["probe", f"http://127.0.0.1:8080{suffix}"]) == 2
+    err = capsys.readouterr().err
+    assert "http://127.0.0.1:8080" in err and "base URL" in err and "Traceback" not in err
+
+
+def test_a_server_that_is_not_tgi(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import http.server
+
+    page = b"<!DOCTYPE html><html><head><title>Welcome to nginx</title></head><body>" + b"x" * 5000 + b"</body></html>"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(404)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        rc, report = probe_json(capsys, f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+    detail = checks(report)["health"]["detail"]
+    assert rc == 1 and "HTML page ('Welcome to nginx')" in detail and "xxxx" not in detail and "\n" not in detail
+
+
+def test_an_empty_spec_is_exit_two(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[instances.off]\nmodel = "org/off"\nport = {free_port()}\nenable = false\n')
+    assert main(["probe", str(spec)]) == 2
+    assert "no enabled instance" in capsys.readouterr().err
+
+
+def test_unreachable_instance_hint_names_its_unit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[instances.down]\nmodel = "org/x"\nport = {free_port()}\n')
+    rc, report = probe_json(capsys, str(spec))
+    assert rc == 5
+    detail = checks(report)["health"]["detail"]
+    assert "huggingface-tgi-down.service" in detail and "<name>" not in detail

@@ -8,15 +8,6 @@ from pathlib import Path
 import click
 
 
-def _read_api_key(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    key = path.read_text().strip()
-    if not key:
-        raise click.BadParameter(f"{path} is empty", param_hint="--api-key-file")
-    return key
-
-
 @click.command("probe")
 @click.argument("target", metavar="URL|SPEC")
 @click.option("--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
@@ -25,7 +16,7 @@ def _read_api_key(path: Path | None) -> str | None:
               help="Also wait (up to --timeout) while nothing listens on the port, e.g. right after a deploy.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of tables.")
 @click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="File holding the bearer token of an instance started with --api-key.")
+              help="File whose first line is the bearer token (default: each instance's apiKeyFile of a SPEC).")
 @click.option("--model", default=None, help="Model id the URL must serve (a SPEC names its own).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=16, show_default=True,
               help="Tokens per generation request.")
@@ -39,15 +30,26 @@ def probe_cmd(target: str, timeout: float, wait_for_start: bool, as_json: bool, 
     """
     from rich.console import Console
 
-    from ..ops.probe import BadTarget, exit_code, probe, render, targets_from
+    from ..errors import SpecError
+    from ..ops.probe import BadKeyFile, BadTarget, exit_code, probe, read_api_key, render, targets_from
 
-    api_key = _read_api_key(api_key_file)
+    try:
+        api_key = read_api_key(api_key_file) if api_key_file is not None else None
+    except BadKeyFile as err:
+        raise click.BadParameter(str(err), param_hint="--api-key-file") from None
     try:
         targets = targets_from(target, model)
     except BadTarget as err:
         raise click.BadParameter(str(err), param_hint="URL|SPEC") from None
+    # Each instance's own key (apiKeyFile), read before any request; --api-key-file overrides them.
+    keys: dict[str, str | None] = {}
+    for t in targets:
+        try:
+            keys[t.name] = api_key or (read_api_key(t.api_key_file) if t.api_key_file else None)
+        except BadKeyFile as err:
+            raise SpecError(f"instances.{t.name}.apiKeyFile: {err}; run probe as root or pass --api-key-file") from None
     err_console = Console(stderr=True)
-    reports = [probe(t, api_key=api_key, timeout=timeout, wait_for_start=wait_for_start,
+    reports = [probe(t, api_key=keys[t.name], timeout=timeout, wait_for_start=wait_for_start,
                      max_new_tokens=max_new_tokens, request_timeout=request_timeout, console=err_console)
                for t in targets]
     code = exit_code(reports)

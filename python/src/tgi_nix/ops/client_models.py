@@ -9,6 +9,7 @@ Errors map TGI's status codes and `error_type`s, and transport failures, to `TGI
 from __future__ import annotations
 
 import errno
+import re
 import socket
 from collections.abc import Mapping
 from typing import Any, TypedDict
@@ -366,6 +367,17 @@ def error_from_payload(payload: Mapping[str, Any], *, url: str, status_code: int
                error_type=error_type, server_message=message)
 
 
+def _body_summary(response: httpx.Response) -> str:
+    """A non-JSON error body in one short line: an HTML page by its title (is this TGI at all?)."""
+    body = response.text.strip()
+    if "html" in response.headers.get("content-type", "").lower() or body[:15].lower().startswith(("<!doctype", "<html")):
+        title = re.search(r"<title[^>]*>([^<]{1,120})", body, re.IGNORECASE)
+        page = f" ({' '.join(title.group(1).split())!r})" if title else ""
+        return f"an HTML page{page}, not TGI's JSON; check that the URL and port are a TGI server's"
+    line = " ".join(body.split())
+    return (line[:200] + ("..." if len(line) > 200 else "")) or response.reason_phrase
+
+
 def error_from_response(response: httpx.Response) -> TGIError:
     """The typed error for a non-2xx response whose body has been read."""
     url = str(response.request.url)
@@ -375,7 +387,7 @@ def error_from_response(response: httpx.Response) -> TGIError:
         payload = None
     if isinstance(payload, Mapping) and "error" in payload:
         return error_from_payload(payload, url=url, status_code=response.status_code)
-    text = response.text.strip()[:300] or response.reason_phrase
+    text = _body_summary(response)
     cls = _BY_STATUS.get(response.status_code, TGIError)
     return cls(f"{url} answered {response.status_code}: {text}", url=url, status_code=response.status_code,
                server_message=text)

@@ -8,18 +8,21 @@ failed, 5 an endpoint could not be reached (that wins over 1).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..errors import SpecError
 from ..nix.bridge import evaluate
 from ..spec.loader import load_spec
 from .client import EndpointUnreachable, TGIClient, TGIError, metric_total
@@ -34,13 +37,48 @@ class BadTarget(ValueError):
     """The probe's argument is neither a URL nor a spec file (the CLI reports it as a bad argument)."""
 
 
+class BadKeyFile(ValueError):
+    """An API key file that cannot be read or holds no usable key (the message never holds the key)."""
+
+
 @dataclass(frozen=True)
 class Target:
-    """One endpoint to probe; `model` is the model id it must serve (None: any)."""
+    """One endpoint to probe; `model` is the model id it must serve (None: any); `api_key_file` and
+    `unit` come from the instance's facts when the target is a spec's instance."""
 
     name: str
     url: str
     model: str | None = None
+    api_key_file: str | None = None
+    unit: str | None = None
+
+
+# Paths of TGI's routes: a URL ending in one is not the server's base URL.
+_ROUTE_RE = re.compile(r"/(v1(/.*)?|health|info|generate(_stream)?|metrics|docs)/?$")
+
+
+def read_api_key(path: str | Path) -> str:
+    """The key as the units read it (scripts/write-api-key-env.sh: the file's first line, as is).
+
+    Raises BadKeyFile naming the file and what is wrong, never the key."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise BadKeyFile(f"cannot read {path}: {err.strerror or err}") from None
+    first = raw.split(b"\n", 1)[0]
+    if not first:
+        raise BadKeyFile(f"{path} is empty (its first line is the key)")
+    try:
+        key = first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadKeyFile(f"{path}: the key (its first line) is not UTF-8 text") from None
+    if not all(0x21 <= ord(ch) <= 0x7E for ch in key):
+        # httpx would refuse the header and quote it in its error.
+        raise BadKeyFile(
+            f"{path}: the key (its first line) holds spaces, control or non-ASCII characters, which an"
+            " HTTP Authorization header cannot carry"
+        )
+    return key
 
 
 @dataclass
@@ -69,14 +107,23 @@ class EndpointReport:
 def targets_from(target: str, model: str | None) -> list[Target]:
     """A URL gives one target; a spec file gives every enabled instance, each with its model."""
     if target.startswith(("http://", "https://")):
-        return [Target(target.rstrip("/"), target.rstrip("/"), model)]
+        url = target.rstrip("/")
+        path = urlsplit(url).path
+        if _ROUTE_RE.search(path):
+            base = url[: len(url) - len(path)]
+            raise BadTarget(f"{target!r} is a route of the server; give its base URL, such as {base}")
+        return [Target(url, url, model)]
     if not Path(target).is_file() and not target.endswith(".toml"):
         raise BadTarget(f"{target!r} is neither a URL (http://host:port) nor a spec file (.toml)")
     # The core's facts say where this host reaches each instance (a wildcard address: loopback).
     spec = load_spec(target, check=False)
+    enabled = spec.enabled()
+    if not enabled:
+        raise SpecError(f"{target} has no enabled instance to probe")
     core = evaluate(spec, source=target)
     return [
-        Target(name, core.instances[name].network.url, core.instances[name].model.id) for name in spec.enabled()
+        Target(name, facts.network.url, facts.model.id, facts.secrets.api_key_file, facts.service_name)
+        for name, facts in ((name, core.instances[name]) for name in enabled)
     ]
 
 
@@ -256,7 +303,14 @@ def probe(target: Target, *, api_key: str | None, timeout: float, wait_for_start
         except EndpointUnreachable as err:
             report.reachable = False
             hint = "; --wait-for-start waits for it" if name == "health" and not wait_for_start else ""
-            report.checks.append(Check(name, False, err.message + hint))
+            message = err.message.replace("huggingface-tgi-<name>", target.unit) if target.unit else err.message
+            report.checks.append(Check(name, False, message + hint))
+        except httpx.HTTPError as err:  # a request httpx refused to build or send
+            report.checks.append(Check(name, False, f"{type(err).__name__}: the request could not be made"))
+    if api_key:
+        # Defence in depth: whatever a server echoes back, the key is in no output.
+        for check in report.checks:
+            check.detail = check.detail.replace(api_key, "<api key>")
     return report
 
 
