@@ -146,8 +146,10 @@ in
       networking.firewall.allowedTCPPorts = evaluated.firewallPorts;
     })
 
-    (mkIf evaluated.needsCdi {
-      # podman >= 5.5 reads only /etc/cdi by default; the NVIDIA generator writes to /run/cdi.
+    # podman >= 5.5 reads only /etc/cdi by default; the NVIDIA generator writes to /run/cdi. The
+    # NVIDIA module lists /etc/cdi and /var/run/cdi (= /run/cdi) itself: the list options merge
+    # by concatenation, so adding ours next to it would repeat both directories.
+    (mkIf (evaluated.needsCdi && !config.hardware.nvidia-container-toolkit.enable) {
       virtualisation.containers.containersConf.settings.engine.cdi_spec_dirs = [
         "/etc/cdi"
         "/run/cdi"

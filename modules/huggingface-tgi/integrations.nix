@@ -2,6 +2,7 @@
 # their registration as OpenAI-compatible endpoints of Open WebUI.
 {
   config,
+  options,
   lib,
   ...
 }:
@@ -9,8 +10,11 @@ let
   cfg = config.services.huggingface-tgi;
 
   inherit (lib)
+    concatMap
     concatStringsSep
+    elem
     filterAttrs
+    findFirst
     length
     mapAttrs
     mapAttrsToList
@@ -18,6 +22,8 @@ let
     mkEnableOption
     mkIf
     mkMerge
+    optional
+    range
     replicate
     ;
 
@@ -43,6 +49,31 @@ let
   };
 
   openaiBaseUrls = mapAttrsToList (_: f: "${f.network.url}/v1") facts;
+
+  # Open WebUI listens on 8080 by default, the port TGI instances are often given. With the
+  # integration on, a colliding default moves to the first free port from 3000 (the host port its
+  # own docs publish it on); a port set by hand stays, and a collision then asserts.
+  hasOpenWebui = options ? services && options.services ? open-webui;
+  instancePorts = mapAttrsToList (_: f: f.network.port) facts;
+  openWebuiFreePort = findFirst (p: !elem p instancePorts) null (range 3000 3099);
+  wildcard = address: elem address [
+    "0.0.0.0"
+    "::"
+  ];
+  openWebuiCollisions =
+    let
+      webui = config.services.open-webui;
+    in
+    concatMap (
+      name:
+      let
+        f = facts.${name};
+      in
+      optional (
+        f.network.port == webui.port
+        && (f.network.listenAddress == webui.host || f.network.wildcard || wildcard webui.host)
+      ) "services.huggingface-tgi.instances.${name}.port and services.open-webui.port are both ${toString webui.port} (instance on ${f.network.listenAddress}, Open WebUI on ${webui.host}); only one server can listen there: give one of them another port"
+    ) (lib.attrNames facts);
 in
 {
   options.services.huggingface-tgi = {
@@ -66,6 +97,13 @@ in
       services.prometheus.scrapeConfigs = [ scrapeJob ];
     })
 
+    (mkIf (hasOpenWebui && config.services.open-webui.enable) {
+      assertions = map (message: {
+        assertion = false;
+        inherit message;
+      }) openWebuiCollisions;
+    })
+
     (mkIf cfg.openWebui.enable {
       assertions = [
         {
@@ -81,6 +119,9 @@ in
       # services.open-webui.environment values win.
       # The key placeholder "none" is refused by instances that demand an API key; their key must
       # not enter the store, so the admin supplies OPENAI_API_KEYS through Open WebUI's secret file.
+      services.open-webui.port = mkIf (
+        elem options.services.open-webui.port.default instancePorts && openWebuiFreePort != null
+      ) (mkDefault openWebuiFreePort);
       warnings = lib.concatMap (
         name:
         lib.optional (enabled.${name}.apiKeyFile != null)

@@ -318,4 +318,4 @@ def test_cli_lists_written_files(tmp_path: Path, capsys: pytest.CaptureFixture[s
     text = (out / "huggingface-tgi-scout.yaml").read_text()
     assert "&id" not in text and "*id" not in text  # labels written out, not as YAML anchors
     deployment = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Deployment"][0]
-    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "2.5.1"
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "3.2.3"

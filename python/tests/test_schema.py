@@ -34,7 +34,7 @@ def test_examples_are_valid() -> None:
     quick = load_spec(EXAMPLES / "quick-deploy.toml")
     assert sorted(quick.instances) == ["deepseek", "scout"]
     assert quick.instances["deepseek"].max_concurrent_requests == 128
-    assert quick.instances["scout"].image.endswith(":2.5.1")
+    assert quick.instances["scout"].image.endswith(":3.2.3")
     assert quick.instances["deepseek"].image == DEFAULT_IMAGE
     cpu = load_spec(EXAMPLES / "cpu-only.toml")
     assert all(inst.gpus is None for inst in cpu.instances.values())

@@ -30,6 +30,7 @@ let
   units = import ./units.nix;
   rules = import ./rules.nix;
   guarantees = import ./guarantees.nix;
+  sizes = import ./sizes.nix;
 
   # The shell scripts the units run (../scripts/*.sh, shellchecked files). The first line of each
   # file is a `#!/bin/sh` for shellcheck; whoever installs a script writes its own shebang.
@@ -73,7 +74,10 @@ in
     }:
     let
       script = name: if scripts != null then scripts.${name} else "${scriptsDir}/${name}.sh";
-      enabled = filterAttrs (_: inst: inst.enable) instances;
+      # Values beyond the size bounds (sizes.nix) reach no other rule and no unit: a huge string
+      # would overflow the stack of Nix's regular expressions. Such a spec has findings only.
+      oversized = sizes.spec instances;
+      enabled = if oversized != [ ] then { } else filterAttrs (_: inst: inst.enable) instances;
       facts = builtins.mapAttrs (units.instance {
           inherit
             podman
@@ -87,20 +91,27 @@ in
       sorted = sort builtins.lessThan (attrNames instances);
     in
     {
-      # Validation findings ({ path, message }): the option values' rules, the rules across
-      # instances, then the guarantees on what was rendered. Empty when the spec is valid.
+      # Validation findings ({ path, message }): the size bounds; else the option values' rules, the
+      # rules across instances, then the guarantees on what was rendered. Empty when the spec is valid.
       errors =
-        concatMap (name: rules.instance name instances.${name}) sorted
-        ++ rules.spec instances
-        ++ concatMap (
-          f:
-          guarantees.check {
-            inherit (f) name podmanWords launcherWords;
-            inst = instances.${f.name};
-            texts = builtins.attrValues f.unitFiles;
-          }
-        ) all;
-      warnings = concatMap (name: rules.warnings name instances.${name}) (attrNames enabled);
+        if oversized != [ ] then
+          oversized
+        else
+          concatMap (name: rules.instance name instances.${name}) sorted
+          ++ rules.spec instances
+          ++ concatMap (
+            f:
+            guarantees.check {
+              inherit (f) name podmanWords launcherWords;
+              inst = instances.${f.name};
+              texts = builtins.attrValues f.unitFiles;
+            }
+          ) all;
+      warnings =
+        if oversized != [ ] then
+          [ ]
+        else
+          concatMap (name: rules.warnings name instances.${name}) (attrNames enabled) ++ rules.specWarnings instances;
       # What rendering for the target systemd changed or dropped (strings; empty on a current one).
       notes =
         let

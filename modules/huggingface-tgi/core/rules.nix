@@ -8,8 +8,13 @@ let
   inherit (builtins)
     any
     attrNames
+    compareVersions
     concatMap
+    elem
+    elemAt
     filter
+    genList
+    head
     isList
     length
     match
@@ -28,6 +33,45 @@ let
 
   storeDir = "/nix/store";
   show = toJSON;
+
+  # TGI's released versions and the first release serving each model family (offline; see the
+  # file's _comment and scripts/refresh-tgi-releases.py).
+  tgi = builtins.fromJSON (builtins.readFile ./tgi-releases.json);
+  latestRelease = elemAt tgi.releases (length tgi.releases - 1);
+  isOfficialImage = ref: ref != null && ref.registry == tgi.image.registry && ref.repository == tgi.image.repository;
+  # The version a tag names: "3.3.7", a variant such as "3.3.7-rocm" -> "3.3.7"; null for others
+  # (latest, sha-<commit>, ...).
+  versionOfTag =
+    tag:
+    let
+      m = if tag == null then null else match "([0-9]+(\\.[0-9]+)*)(-.*)?" tag;
+    in
+    if m == null then null else head m;
+  # The released versions next to an unknown one, to suggest.
+  nearestReleases =
+    version:
+    let
+      older = filter (r: compareVersions r version < 0) tgi.releases;
+      newer = filter (r: compareVersions r version > 0) tgi.releases;
+    in
+    optional (older != [ ]) (elemAt older (length older - 1)) ++ optional (newer != [ ]) (head newer);
+  # Model families (by Hub id) that `version` cannot serve: [ { name, since } ].
+  unservedFamilies =
+    model: version:
+    concatMap (
+      type:
+      let
+        family = tgi.families.${type};
+        since = tgi.modelTypes.${type};
+      in
+      optional (match family.modelIdPattern model != null && compareVersions version since < 0) {
+        inherit (family) name;
+        inherit type since;
+      }
+    ) (attrNames tgi.families);
+  gpusOverlap =
+    a: b:
+    a != null && b != null && a != [ ] && b != [ ] && (a == "all" || b == "all" || any (g: elem g b) a);
 
   # Instance names become huggingface-tgi-<name>.service, the container name and Kubernetes
   # object names, so they follow the strictest of those: an RFC 1035 label.
@@ -283,7 +327,56 @@ rec {
       (rule "trustRemoteCode" (
         when inst.trustRemoteCode "trustRemoteCode runs the model repository's code inside the container"
       ))
+      # TGI release knowledge (tgi-releases.json), for the official image only.
+      (rule "image" (
+        let
+          version = versionOfTag ref.tag;
+          known = elem version tgi.releases;
+          near = nearestReleases version;
+        in
+        if !isOfficialImage ref || ref.digest != null || ref.tag == null || ref.tag == "latest" then
+          null
+        else if version == null then
+          "${show ref.tag} is not a TGI release tag; pin a released version such as ${latestRelease}"
+        else if known then
+          null
+        else if compareVersions version latestRelease > 0 then
+          "TGI ${version} is newer than every release this tgi-nix knows (up to ${latestRelease}, table of ${tgi.refreshed}); pin ${latestRelease}, or refresh core/tgi-releases.json with scripts/refresh-tgi-releases.py if ${version} was released since"
+        else
+          "TGI never released ${version}; the nearest releases are ${builtins.concatStringsSep " and " near} (latest ${latestRelease})"
+      ))
+      (rule "model" (
+        let
+          version = versionOfTag ref.tag;
+          unserved = if isOfficialImage ref && version != null then unservedFamilies inst.model version else [ ];
+          f = head unserved;
+        in
+        when (unserved != [ ]) "TGI ${version} (image ${show inst.image}) cannot serve ${f.name} models such as ${show inst.model}: model type ${f.type} arrived in TGI ${f.since}; pin ${f.since} or later in image (latest known: ${latestRelease})"
+      ))
     ];
+
+  # Questionable settings across instances (warnings).
+  specWarnings =
+    instances:
+    let
+      enabledNames = filter (n: instances.${n}.enable) (attrNames instances);
+    in
+    concatMap (
+      i:
+      let
+        n = elemAt enabledNames i;
+        inst = instances.${n};
+        shared = filter (
+          m:
+          gpusOverlap instances.${m}.gpus inst.gpus && !(instances.${m}.allowGpuSharing && inst.allowGpuSharing)
+        ) (genList (j: elemAt enabledNames j) i);
+        other = head shared;
+      in
+      optional (shared != [ ]) {
+        path = instancePath n "gpus";
+        message = "gpus ${show inst.gpus} overlaps instance ${show other}'s gpus ${show instances.${other}.gpus}; each TGI server claims most of a GPU's memory, so one of them fails to load. Give each instance its own GPUs, or set allowGpuSharing on both when they are sized to share";
+      }
+    ) (genList (i: i) (length enabledNames));
 
   # Helpers for guarantees.nix.
   inherit findings rule when instancePath segment;

@@ -74,6 +74,12 @@ in
     example = [ "amd.com/gpu=all" ];
     description = "Additional CDI devices (`vendor.com/class=name`) passed with `--device`, for accelerators other than NVIDIA GPUs. The CDI spec must exist in `/etc/cdi` or `/run/cdi`.";
   };
+  allowGpuSharing = mkOption {
+    type = types.bool;
+    default = false;
+    example = true;
+    description = "Let this instance share GPUs with other enabled instances (overlapping `gpus`, or `\"all\"` next to any other GPU instance). Without it on every instance involved, an overlap is a warning: each TGI server claims most of a GPU's memory (`--cuda-memory-fraction` 1.0), so the second one usually fails to load. Set it on both only when the servers are sized to fit together.";
+  };
   numShard = mkOption {
     type = types.nullOr (types.ints.between 1 2147483647);
     default = null;

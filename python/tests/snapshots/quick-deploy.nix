@@ -6,15 +6,15 @@
     deepseek = {
       model = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B";
       port = 8080;
-      gpus = "all";
+      gpus = [ 0 ];
       maxConcurrentRequests = 128;
       environmentFile = "/var/lib/nixos-quick-deploy/secrets/huggingface-tgi.env";
     };
     scout = {
       model = "meta-llama/Llama-4-Scout-17B-16E-Instruct";
-      image = "ghcr.io/huggingface/text-generation-inference:2.5.1";
+      image = "ghcr.io/huggingface/text-generation-inference:3.2.3";
       port = 8085;
-      gpus = "all";
+      gpus = [ 1 2 3 4 ];
       environmentFile = "/var/lib/nixos-quick-deploy/secrets/huggingface-tgi.env";
     };
   };

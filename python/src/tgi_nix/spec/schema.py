@@ -140,6 +140,16 @@ class Instance(BaseModel):
         ),
         examples=[["amd.com/gpu=all"]],
     )
+    allow_gpu_sharing: bool = Field(
+        False,
+        description=(
+            "Let this instance share GPUs with other enabled instances (overlapping `gpus`, or `\"all\"` next to "
+            "any other GPU instance). Without it on every instance involved, an overlap is a warning: each TGI "
+            "server claims most of a GPU's memory (`--cuda-memory-fraction` 1.0), so the second one usually "
+            "fails to load. Set it on both only when the servers are sized to fit together."
+        ),
+        examples=[True],
+    )
     num_shard: PositiveInt | None = Field(
         None,
         description="Number of shards (`--num-shard`), at most the number of listed GPUs. `null` lets TGI decide.",
