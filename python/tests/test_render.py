@@ -10,32 +10,49 @@ from tgi_nix.generate.render import (
     render_options_md,
     render_options_nix,
     render_spec_module,
-    render_unit_tree,
 )
-from tgi_nix.nix.bridge import evaluate, module_dir, parse_nix_file
+from tgi_nix.nix.bridge import module_dir, parse_nix_file
 from tgi_nix.nix.expr import to_nix
 from tgi_nix.spec.loader import load_spec, parse_spec
 
+from . import snapshots
 from .conftest import EXAMPLES, REPO
-from .snapshots import assert_snapshot
 
 EXAMPLE_SPECS = sorted(EXAMPLES.glob("*.toml"))
 
 
 @pytest.mark.parametrize("spec_path", EXAMPLE_SPECS, ids=lambda p: p.stem)
-def test_spec_module_snapshot_and_parse(spec_path: Path, tmp_path: Path) -> None:
-    text = render_spec_module(load_spec(spec_path), spec_path.name)
-    assert_snapshot(f"{spec_path.stem}.nix", text)
+def test_spec_module_parses(spec_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "module.nix"
-    out.write_text(text)
+    out.write_text(render_spec_module(load_spec(spec_path), spec_path.name))
     parse_nix_file(out)
 
 
 @pytest.mark.parametrize("spec_path", EXAMPLE_SPECS, ids=lambda p: p.stem)
-def test_unit_files_snapshot(spec_path: Path) -> None:
-    files = render_unit_tree(evaluate(load_spec(spec_path), podman="/usr/bin/podman", shell="/bin/sh"))
-    for rel, text in sorted(files.items()):
-        assert_snapshot(f"{spec_path.stem}/{rel}", text)
+def test_rendered_files_match_their_snapshots(spec_path: Path) -> None:
+    files = snapshots.rendered(spec_path)
+    for name, text in sorted(files.items()):
+        path = snapshots.SNAPSHOTS / name
+        assert path.is_file(), f"{name} is rendered but has no snapshot; {snapshots.UPDATE_HINT}"
+        assert text == path.read_text(), f"{name} differs from its snapshot; {snapshots.UPDATE_HINT}"
+
+
+def test_every_snapshot_is_still_rendered() -> None:
+    # A unit (or script) the examples no longer produce must not pass unnoticed.
+    extra = snapshots.stored() - set(snapshots.expected())
+    assert not extra, f"snapshots no longer rendered: {sorted(extra)}; {snapshots.UPDATE_HINT}"
+
+
+def test_snapshot_update_is_a_command_that_rewrites_and_prunes(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    store = tmp_path / "snapshots"
+    monkeypatch.setattr(snapshots, "SNAPSHOTS", store)
+    (store / "gone").mkdir(parents=True)
+    (store / "gone" / "old.service").write_text("stale\n")
+    assert snapshots.main(["--update"]) == 0
+    assert snapshots.stored() == set(snapshots.expected())
+    assert not (store / "gone").exists()
+    assert snapshots.main([]) == 2  # no flag: prints help, writes nothing
 
 
 def test_generated_options_are_committed_and_parse() -> None:

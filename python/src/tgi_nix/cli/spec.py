@@ -11,6 +11,7 @@ from click.decorators import FC
 
 from ..errors import CheckFailed
 from ..fsutil import write_atomic, write_tree_atomic
+from ..generate.promises import render_hardening_md
 from ..generate.render import (
     executable_files,
     render_options_md,
@@ -146,9 +147,11 @@ def render_units_cmd(
 
 def _generated_files() -> dict[Path, str]:
     root = checkout_root()
+    hardening = root / "docs" / "hardening.md"
     return {
         root / "modules" / "huggingface-tgi" / "generated" / "options.nix": render_options_nix(),
         root / "docs" / "options.md": render_options_md(),
+        hardening: render_hardening_md(hardening.read_text()),
     }
 
 
@@ -165,7 +168,8 @@ def options_cmd(check: bool) -> None:
         click.echo("generated options and docs are up to date")
         return
     for path, text in files.items():
-        write_atomic(path, text)
+        # docs/hardening.md is hand-written around its generated table: no generated-file header.
+        write_atomic(path, text, force=path.name == "hardening.md")
         if path.suffix == ".nix":
             parse_nix_file(path)
         click.echo(f"{'updated' if path in stale else 'unchanged'} {path.relative_to(checkout_root())}")
