@@ -129,7 +129,8 @@ def test_missing_token_file_fails_with_a_create_hint(check: Check, root: Path) -
     (root / ENV_FILE.lstrip("/")).unlink()
     finding = only(check(), "token")
     assert finding.level == "fail" and "does not exist" in finding.message
-    assert "install -m 0600" in finding.fix
+    # -D: the directory may be missing too
+    assert "install -D -m 0600 -o root /dev/null /var/lib/huggingface-tgi/secrets.env" in finding.fix
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
@@ -175,7 +176,8 @@ def test_partially_downloaded_model_needs_less(check: Check, root: Path) -> None
 
 def test_unknown_model_size_is_said(check: Check) -> None:
     finding = only(check({"x": instance(model="org/unknown")}, free=1 * GB), "disk")
-    assert finding.level == "ok" and "unknown" in finding.message
+    # Not "ok": doctor cannot tell whether 1 GB is enough.
+    assert finding.level == "warn" and "size of org/unknown unknown" in finding.message
 
 
 def test_missing_local_model_fails(check: Check) -> None:
@@ -379,3 +381,74 @@ def test_api_key_file(check: Check, root: Path, text: str | None, mode: int, lev
     finding = only(check({"ds": instance(apiKeyFile=key_file)}), "api-key")
     assert finding.level == level and words in finding.message + finding.fix
     assert "k3y" not in finding.message + finding.fix
+
+
+# ------------------------------------------------------------- what real hosts have (issue 14, item 8)
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.symlink_to(p.name), "symlink loop"),
+    (lambda p: p.symlink_to("/nonexistent/token"), "symlink to /nonexistent/token, which does not exist"),
+])
+def test_token_path_that_is_not_a_file_says_what_it_is(
+    check: Check, root: Path, make: Callable[[Path], None], words: str
+) -> None:
+    path = root / ENV_FILE.lstrip("/")
+    path.unlink()
+    make(path)
+    finding = only(check(), "token")
+    assert finding.level == "fail" and words in finding.message and "does not exist" not in finding.fix
+
+
+@pytest.mark.parametrize(("content", "words"), [(b"\xff\xfek3y\n", "not UTF-8"), (b"k3y with space\n", "cannot carry")])
+def test_api_key_file_the_units_could_not_use(check: Check, root: Path, content: bytes, words: str) -> None:
+    key_file = root / "var/lib/huggingface-tgi/api-key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_bytes(content)
+    key_file.chmod(0o600)
+    finding = only(check({"ds": instance(apiKeyFile="/var/lib/huggingface-tgi/api-key")}), "api-key")
+    assert finding.level == "fail" and words in finding.message
+    assert "k3y" not in finding.message + finding.fix
+
+
+def test_one_cdi_row_per_device_kind_not_per_index(check: Check) -> None:
+    findings = [f for f in check({"ds": instance(gpus=[0, 1])}) if f.check == "cdi"]
+    assert [(f.level, f.message) for f in findings] == [("ok", "nvidia.com/gpu=0,1 declared in /etc/cdi")]
+
+
+def test_disk_is_summed_per_filesystem(check: Check) -> None:
+    two = {"a": instance(), "b": instance(port=8081, cacheDir="/var/lib/huggingface-tgi/b2")}
+    # 20 GB would do for one DeepSeek 7B (15.2 GB), not for two caches on one filesystem.
+    finding = only(check(two, free=20 * GB), "disk")
+    assert finding.level == "fail" and finding.subject == "a, b" and "30.4 GB" in finding.message
+    assert only(check({"a": instance()}, free=20 * GB), "disk").level == "ok"
+
+
+def test_disk_on_two_filesystems_is_checked_per_filesystem(root: Path) -> None:
+    spec = parse_spec({"instances": {"a": instance(), "b": instance(port=8081, cacheDir="/srv/b")}})
+    (root / "srv").mkdir()
+    host = Host(root=root, run=FakeRunner(), disk_free=lambda p: 20 * GB, root_uid=os.getuid(),
+                filesystem=lambda p: 2 if "srv" in str(p) else 1)
+    disks = [f for f in run_checks(spec, evaluate(spec).instances, host) if f.check == "disk"]
+    assert sorted((f.subject, f.level) for f in disks) == [("a", "ok"), ("b", "ok")]
+
+
+def test_units_that_cannot_be_queried_are_one_row_with_a_next_step(check: Check) -> None:
+    runner = FakeRunner({("systemctl", "show"): CommandResult(1, "", "System has not been booted with systemd\n")})
+    finding = only(check({"a": instance(), "b": instance(port=8081)}, runner=runner), "unit")
+    assert finding.subject == "a, b" and "cannot be queried: System has not been booted" in finding.message
+    assert "run doctor on the host that runs the units" in finding.fix
+
+
+@pytest.mark.parametrize("width", [60, 100, 200])
+def test_output_never_cuts_a_path_or_command(check: Check, root: Path, width: int) -> None:
+    from rich.console import Console
+
+    deep = "/var/lib/secrets/huggingface-tgi/a-rather-long-directory-name/token.env"
+    findings = check({"ds": instance(environmentFile=deep)})
+    console = Console(width=width, record=True, soft_wrap=False, color_system=None)
+    doctor.print_table(findings, console)
+    text = console.export_text()
+    # Every word whole (a table wraps between words only); narrow: one finding per block, commands whole.
+    assert text.count(deep) == 2, text
+    if "┃" not in text:
+        assert f"fix: install -D -m 0600 -o root /dev/null {deep}" in text

@@ -31,7 +31,8 @@ def probe_cmd(target: str, timeout: float, wait_for_start: bool, as_json: bool, 
     from rich.console import Console
 
     from ..errors import SpecError
-    from ..ops.probe import BadKeyFile, BadTarget, exit_code, probe, read_api_key, render, targets_from
+    from ..ops.keyfile import BadKeyFile, read_api_key
+    from ..ops.probe import BadTarget, exit_code, probe, render, targets_from
 
     try:
         api_key = read_api_key(api_key_file) if api_key_file is not None else None

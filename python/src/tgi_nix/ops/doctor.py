@@ -6,10 +6,12 @@ checks with a prepared directory tree and canned command output.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import re
 import shutil
+import stat
 import subprocess
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +28,7 @@ from ..nix.bridge import user_podman_argv
 from ..nix.facts import InstanceFacts
 from ..spec.models import known_model_size_gb
 from ..spec.schema import Instance, Spec
+from .keyfile import BadKeyFile, read_api_key
 
 Level = Literal["ok", "warn", "fail"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -78,6 +81,7 @@ class Host:
     root: Path = Path("/")
     run: Runner = run_command
     disk_free: Callable[[Path], int] = lambda path: shutil.disk_usage(path).free
+    filesystem: Callable[[Path], int] = lambda path: path.stat().st_dev  # one id per filesystem
     root_uid: int = 0  # the owner a token file must have
 
     def path(self, host_path: str) -> Path:
@@ -111,9 +115,20 @@ def _root_only_file(host: Host, path: str, fail: Callable[[str, str], Finding], 
 
     Returns the failure, or the file's permission bits."""
     file = host.path(path)
-    if not file.is_file():
-        return fail("does not exist", f"install -m 0600 -o root /dev/null {path}; {create}")
-    info = file.stat()
+    try:
+        info = file.stat()
+    except FileNotFoundError:
+        if file.is_symlink():
+            return fail(f"is a symlink to {file.readlink()}, which does not exist", f"point it at the {secret} file")
+        return fail("does not exist", f"install -D -m 0600 -o root /dev/null {path}; {create}")
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return fail("is a symlink loop", f"replace the link with the {secret} file itself")
+        return fail(f"cannot be inspected: {err.strerror}", "run doctor as root")
+    if stat.S_ISDIR(info.st_mode):
+        return fail("is a directory, not a file", f"point the option at the {secret} file inside it, or replace it")
+    if not stat.S_ISREG(info.st_mode):
+        return fail("is not a regular file", f"replace it with a root-only {secret} file")
     if info.st_uid != host.root_uid:
         return fail(f"owned by uid {info.st_uid}, not root", f"chown root:root {path}")
     if info.st_mode & 0o077:
@@ -166,6 +181,11 @@ def check_api_key_file(host: Host, path: str, subject: str) -> Finding:
         return lines
     if not (lines or [""])[0].strip():
         return fail("its first line is empty; the unit would refuse to start", f"put the API key on the first line of {path}")
+    try:
+        read_api_key(host.path(path))  # what probe and clients send; never shown
+    except BadKeyFile as err:
+        reason = str(err).split(": ", 1)[-1] if ": " in str(err) else str(err)
+        return fail(reason, f"write the key as one line of printable ASCII into {path}")
     return Finding("ok", "api-key", subject, f"{path}: root-owned, mode {mode:04o}, has a key")
 
 
@@ -192,28 +212,62 @@ def _tree_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def check_disk(host: Host, name: str, inst: Instance, cache_dir: str) -> Finding:
-    if inst.model.startswith("/"):
-        if host.path(inst.model).exists():
-            return Finding("ok", "disk", name, f"local model {inst.model} exists")
-        return Finding("fail", "disk", name, f"local model {inst.model} does not exist", "copy the weights there")
-    probe = host.path(cache_dir)
-    while not probe.exists() and probe != host.root:
-        probe = probe.parent
-    free_gb = host.disk_free(probe) / 1e9
-    where = f"{free_gb:.1f} GB free at {cache_dir}" + ("" if probe == host.path(cache_dir) else " (not created yet)")
-    size_gb = known_model_size_gb(inst.model)
+def _missing_gb(host: Host, model: str, cache_dir: str) -> float | None:
+    """GB still to download for `model` into `cache_dir` (None: size unknown)."""
+    size_gb = known_model_size_gb(model)
     if size_gb is None:
-        return Finding("ok", "disk", name, f"{where}; size of {inst.model} unknown, cannot compare")
-    owner, _, repo = inst.model.partition("/")
+        return None
+    owner, _, repo = model.partition("/")
     cached = host.path(cache_dir) / "hub" / f"models--{owner}--{repo}"
-    needed_gb = max(0.0, size_gb - (_tree_bytes(cached) / 1e9 if cached.is_dir() else 0.0))
-    fix = "free space there or set cacheDir to a larger disk"
-    if free_gb < needed_gb:
-        return Finding("fail", "disk", name, f"{where}; {inst.model} needs {needed_gb:.1f} GB more", fix)
-    if free_gb < needed_gb * 1.2:
-        return Finding("warn", "disk", name, f"{where}; {inst.model} needs {needed_gb:.1f} GB (little headroom)", fix)
-    return Finding("ok", "disk", name, f"{where}; {inst.model} needs {needed_gb:.1f} GB more")
+    return max(0.0, size_gb - (_tree_bytes(cached) / 1e9 if cached.is_dir() else 0.0))
+
+
+def check_disks(host: Host, caches: Mapping[str, tuple[Instance, str]]) -> list[Finding]:
+    """Disk space per filesystem: the models of every instance whose cacheDir is on one filesystem are
+    summed and compared with its free space once (a model two instances share in one cacheDir, once).
+    caches: instance name -> (options, cacheDir)."""
+    findings: list[Finding] = []
+    # filesystem -> [(name, cache_dir, measured_at)]
+    groups: dict[int, list[tuple[str, str, Path]]] = {}
+    for name, (inst, cache_dir) in caches.items():
+        if inst.model.startswith("/"):
+            if host.path(inst.model).exists():
+                findings.append(Finding("ok", "disk", name, f"local model {inst.model} exists"))
+            else:
+                findings.append(Finding("fail", "disk", name, f"local model {inst.model} does not exist",
+                                        "copy the weights there"))
+            continue
+        probe = host.path(cache_dir)
+        while not probe.exists() and probe != host.root:
+            probe = probe.parent
+        groups.setdefault(host.filesystem(probe), []).append((name, cache_dir, probe))
+    for members in groups.values():
+        names = [name for name, _, _ in members]
+        free_gb = host.disk_free(members[0][2]) / 1e9
+        dirs = sorted({cache_dir + ("" if probe == host.path(cache_dir) else " (not created yet)")
+                       for _, cache_dir, probe in members})
+        where = f"{free_gb:.1f} GB free at {', '.join(dirs)}"
+        needs: dict[tuple[str, str], float | None] = {}
+        for name, cache_dir, _ in members:
+            needs[(caches[name][0].model, cache_dir)] = _missing_gb(host, caches[name][0].model, cache_dir)
+        needed_gb = sum(gb for gb in needs.values() if gb is not None)
+        unknown = sorted({model for (model, _), gb in needs.items() if gb is None})
+        models = ", ".join(sorted({model for model, _ in needs}))
+        together = " together" if len(needs) > 1 else ""
+        fix = "free space there or set cacheDir to a larger disk"
+        subject = ", ".join(names)
+        if free_gb < needed_gb:
+            findings.append(Finding("fail", "disk", subject, f"{where}; {models} need {needed_gb:.1f} GB more{together}", fix))
+        elif unknown:
+            known = f"; the others need {needed_gb:.1f} GB" if len(unknown) < len(needs) else ""
+            findings.append(Finding("warn", "disk", subject, f"{where}; size of {', '.join(unknown)} unknown, cannot "
+                                    f"tell whether it fits{known}", "check the model's size on the Hub"))
+        elif free_gb < needed_gb * 1.2:
+            findings.append(Finding("warn", "disk", subject,
+                                    f"{where}; {models} need {needed_gb:.1f} GB{together} (little headroom)", fix))
+        else:
+            findings.append(Finding("ok", "disk", subject, f"{where}; {models} need {needed_gb:.1f} GB more{together}"))
+    return findings
 
 
 @dataclass(frozen=True)
@@ -329,6 +383,7 @@ def check_cdi(host: Host, wanted: Mapping[str, list[str]], podman: tuple[int, ..
     inventory, broken = cdi_inventory(host)
     findings = [Finding("warn", "cdi", "host", f"cannot parse CDI spec {path}", "regenerate it") for path in broken]
     spec_dirs = cdi_spec_dirs(host)
+    rows: list[Finding] = []
     for device, names in sorted(wanted.items()):
         subject = ", ".join(names)
         dirs = inventory.get(device, set())
@@ -337,14 +392,28 @@ def check_cdi(host: Host, wanted: Mapping[str, list[str]], podman: tuple[int, ..
             fix = ("set hardware.nvidia-container-toolkit.enable and check "
                    "nvidia-container-toolkit-cdi-generator.service" if device.startswith("nvidia.com/")
                    else "install the vendor's CDI spec into /etc/cdi")
-            findings.append(Finding("fail", "cdi", subject, f"{device} is in no CDI spec in /etc/cdi or /run/cdi", fix))
+            rows.append(Finding("fail", "cdi", subject, f"{device} is in no CDI spec in /etc/cdi or /run/cdi", fix))
         elif run_only and podman and podman >= PODMAN_CDI_RUN_DROPPED:
-            findings.append(Finding("warn", "cdi", subject, f"{device} is only in /run/cdi, which podman "
+            rows.append(Finding("warn", "cdi", subject, f"{device} is only in /run/cdi, which podman "
                                     f"{'.'.join(map(str, podman))} does not read by default",
                                     'containers.conf: [engine] cdi_spec_dirs = ["/etc/cdi", "/run/cdi"]'))
         else:
-            findings.append(Finding("ok", "cdi", subject, f"{device} declared in {', '.join(sorted(dirs))}"))
-    return findings
+            rows.append(Finding("ok", "cdi", subject, f"{device} declared in {', '.join(sorted(dirs))}"))
+    return findings + _group_devices(rows)
+
+
+def _group_devices(rows: list[Finding]) -> list[Finding]:
+    """One row per vendor kind and outcome: `nvidia.com/gpu=0,1 declared in /etc/cdi`, not a row per index."""
+    groups: dict[tuple[Level, str, str, str], list[str]] = {}
+    for row in rows:
+        device, _, outcome = row.message.partition(" ")
+        kind, _, name = device.partition("=")
+        groups.setdefault((row.level, row.subject, f"{kind}\0{outcome}", row.fix), []).append(name)
+    grouped: list[Finding] = []
+    for (level, subject, kind_outcome, fix), names in groups.items():
+        kind, _, outcome = kind_outcome.partition("\0")
+        grouped.append(Finding(level, "cdi", subject, f"{kind}={','.join(names)} {outcome}", fix))
+    return grouped
 
 
 def check_unit(host: Host, name: str, facts: InstanceFacts) -> Finding:
@@ -355,7 +424,9 @@ def check_unit(host: Host, name: str, facts: InstanceFacts) -> Finding:
 
     shown = host.run(["systemctl", "show", unit, "--property=LoadState,ActiveState,SubState,Result,NRestarts"])
     if shown.returncode != 0:
-        return finding("warn", f"cannot be queried: {shown.stderr.strip() or 'systemctl failed'}")
+        reason = " ".join((shown.stderr.strip() or "systemctl failed").split())
+        return finding("warn", f"cannot be queried: {reason}",
+                       "run doctor on the host that runs the units, where `systemctl status` works (as root)")
     props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
     active = props.get("ActiveState")
     state = f"{active} ({props.get('SubState', '?')})"
@@ -387,25 +458,56 @@ def run_checks(spec: Spec, core_instances: Mapping[str, InstanceFacts], host: Ho
         for device in core_instances[name].devices.cdi_devices:
             wanted.setdefault(device, []).append(name)
     findings = [podman, *check_cdi(host, wanted, podman_version), *check_tokens(host, enabled)]
+    findings += check_disks(host, {name: (inst, core_instances[name].paths.cache_dir) for name, inst in enabled.items()})
     sockets = listeners(host)
-    for name, inst in enabled.items():
+    units: list[Finding] = []
+    for name in enabled:
         facts = core_instances[name]
-        findings.append(check_disk(host, name, inst, facts.paths.cache_dir))
         findings.append(check_port(host, name, facts, sockets))
-        findings.append(check_unit(host, name, facts))
-    return findings
+        units.append(check_unit(host, name, facts))
+    return findings + _merge_alike(units)
+
+
+def _merge_alike(units: list[Finding]) -> list[Finding]:
+    """Units that cannot be queried for the same reason (no systemd here, say) as one row naming them all."""
+    stuck = [f for f in units if "cannot be queried: " in f.message]
+    reasons = {f.message.split("cannot be queried: ", 1)[1] for f in stuck}
+    if len(stuck) < 2 or len(reasons) != 1:
+        return units
+    merged = Finding("warn", "unit", ", ".join(f.subject for f in stuck),
+                     f"{len(stuck)} units cannot be queried: {reasons.pop()}", stuck[0].fix)
+    return [merged, *(f for f in units if f not in stuck)]
 
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
 
+def _longest_word(texts: Sequence[str]) -> int:
+    return max((len(word) for text in texts for word in text.split()), default=0)
+
+
 def print_table(findings: list[Finding], console: Console) -> None:
-    table = Table()
-    for header in ("", "check", "instance", "finding", "what to do"):
-        table.add_column(header, overflow="fold")  # fold long paths instead of cutting them off
-    for f in findings:
-        table.add_row(Text(f.level, style=_STYLE[f.level]), f.check, Text(f.subject), Text(f.message), Text(f.fix))
-    console.print(table)
+    """A table when every word (a path, a command) fits its column; else one block per finding, so
+    that no path or command is ever cut in the middle (a terminal wraps a long line, copy-paste keeps it)."""
+    headers = ("", "check", "instance", "finding", "what to do")
+    cells = [(f.level, f.check, f.subject, f.message, f.fix) for f in findings]
+    # each column: its longest word (or header) + 2 padding + 1 border; + the closing border
+    needed = sum(max(_longest_word([row[i] for row in cells] + [headers[i]]), 1) + 3 for i in range(5)) + 1
+    if needed <= console.width:
+        table = Table()
+        for header in headers:
+            table.add_column(header, overflow="fold")  # words fit (checked above): wraps only between them
+        for f in findings:
+            table.add_row(Text(f.level, style=_STYLE[f.level]), f.check, Text(f.subject), Text(f.message),
+                          Text(f.fix))
+        console.print(table)
+    else:
+        for f in findings:
+            console.print(Text.assemble((f"{f.level:<4}", _STYLE[f.level]), f"  {f.check}  {f.subject}"),
+                          soft_wrap=True)
+            console.print(Text(f"      {f.message}"), soft_wrap=True, highlight=False)
+            if f.fix:
+                console.print(Text(f"      fix: {f.fix}"), soft_wrap=True, highlight=False)
     for f in (f for f in findings if f.details):
         console.print(Text(f"last log lines of {f.subject}:", style="bold"))
         for line in f.details:
