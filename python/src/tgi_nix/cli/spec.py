@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import click
 from click.decorators import FC
 
 from ..errors import CheckFailed
-from ..fsutil import write_atomic, write_tree_atomic
+from ..fsutil import check_destination, check_tree_destination, write_atomic, write_tree_atomic
 from ..generate.promises import render_hardening_md
 from ..generate.render import (
     executable_files,
@@ -23,6 +24,9 @@ from ..generate.validate import host_systemd_version, validate
 from ..nix.bridge import DEFAULT_PODMAN, DEFAULT_SCRIPTS_DIR, checkout_root, evaluate, parse_nix_file
 from ..spec.loader import load_spec
 
+FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Overwrite existing files that tgi-nix did not generate (no header)."
+)
 SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 
 
@@ -66,19 +70,20 @@ def _resolve_podman(podman: str | None) -> str:
 @SPEC_ARG
 @_podman_option()
 @_systemd_version_option()
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing when valid.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing when valid (no warnings or notes either).")
 def validate_cmd(spec: Path, podman: str | None, systemd_version: str | None, quiet: bool) -> None:
     """Check SPEC: schema, generated Nix parses, the core evaluates, systemd accepts the units."""
     report = validate(
         load_spec(spec, check=False), str(spec), _resolve_podman(podman), _resolve_systemd_version(systemd_version)
     )
+    if quiet:  # a valid spec prints nothing: the exit status says it (errors still print)
+        return
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
-    if not quiet:
-        names = ", ".join(report.instances) or "no instances"
-        click.echo(f"{spec}: valid ({len(report.instances)} instance(s): {names})")
+    names = ", ".join(report.instances) or "no instances"
+    click.echo(f"{spec}: valid ({len(report.instances)} instance(s): {names})")
 
 
 @click.command("generate")
@@ -86,23 +91,27 @@ def validate_cmd(spec: Path, podman: str | None, systemd_version: str | None, qu
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     required=True,
-    help="The NixOS module to write (atomically; nothing is written on error).",
+    help="The NixOS module to write (atomically; nothing is written on error); `-` writes to stdout.",
 )
-def generate_cmd(spec: Path, output: Path) -> None:
+@FORCE_OPTION
+def generate_cmd(spec: Path, output: Path, force: bool) -> None:
     """Write a NixOS module that declares SPEC's instances for the tgi-nix module."""
+    to_stdout = str(output) == "-"
+    if not to_stdout:
+        check_destination(output, force)  # refuse a bad destination before evaluating anything
     parsed = load_spec(spec)
     text = render_spec_module(parsed, spec.name)
     # Parse before writing: a generated file that Nix rejects never reaches the target.
-    staging = output.parent / f".{output.name}.check.nix"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        staging.write_text(text)
+    with tempfile.TemporaryDirectory(prefix="tgi-nix-generate-") as tmp:
+        staging = Path(tmp) / "module.nix"
+        staging.write_text(text, encoding="utf-8")
         parse_nix_file(staging)
-    finally:
-        staging.unlink(missing_ok=True)
-    write_atomic(output, text)
+    if to_stdout:
+        click.echo(text, nl=False)
+        return
+    write_atomic(output, text, force=force)
     click.echo(f"wrote {output} ({len(parsed.instances)} instance(s))")
 
 
@@ -113,7 +122,8 @@ def generate_cmd(spec: Path, output: Path) -> None:
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Directory for systemd/*.service, tmpfiles.d/huggingface-tgi.conf and scripts/*.sh.",
+    help="Directory for systemd/*.service, tmpfiles.d/huggingface-tgi.conf and scripts/*.sh; files a"
+    " previous render wrote there (its .tgi-nix-manifest) and no longer renders are removed.",
 )
 @_podman_option()
 @click.option(
@@ -126,12 +136,15 @@ def generate_cmd(spec: Path, output: Path) -> None:
     help="Where the units expect the scripts: install scripts/*.sh there (mode 0755).",
 )
 @_systemd_version_option()
+@FORCE_OPTION
 def render_units_cmd(
-    spec: Path, output: Path, podman: str | None, shell: str, scripts_dir: str, systemd_version: str | None
+    spec: Path, output: Path, podman: str | None, shell: str, scripts_dir: str, systemd_version: str | None,
+    force: bool,
 ) -> None:
     """Render plain systemd units, a tmpfiles.d file and the units' scripts for SPEC (hosts without NixOS)."""
     if not scripts_dir.startswith("/"):
         raise click.BadParameter("must be an absolute path", param_hint="--scripts-dir")
+    check_tree_destination(output)  # a destination we cannot write is said before rendering
     target = _resolve_systemd_version(systemd_version)
     core = evaluate(
         load_spec(spec, check=False), podman=_resolve_podman(podman), shell=shell, scripts_dir=scripts_dir,
@@ -140,9 +153,11 @@ def render_units_cmd(
     for note in core.notes:
         click.echo(f"note: {note}", err=True)
     files = render_unit_tree(core)
-    write_tree_atomic(output, files, executable_files(files))
+    removed = write_tree_atomic(output, files, executable_files(files), manifest=True, force=force)
     for rel in sorted(files):
         click.echo(str(output / rel))
+    for rel in removed:
+        click.echo(f"removed {output / rel} (no longer rendered)")
 
 
 def _generated_files() -> dict[Path, str]:
@@ -168,8 +183,9 @@ def options_cmd(check: bool) -> None:
         click.echo("generated options and docs are up to date")
         return
     for path, text in files.items():
-        # docs/hardening.md is hand-written around its generated table: no generated-file header.
-        write_atomic(path, text, force=path.name == "hardening.md")
+        # The checkout's own generated files (a stale one may have lost its header; docs/hardening.md
+        # is hand-written around its generated table and has none).
+        write_atomic(path, text, force=True)
         if path.suffix == ".nix":
             parse_nix_file(path)
         click.echo(f"{'updated' if path in stale else 'unchanged'} {path.relative_to(checkout_root())}")

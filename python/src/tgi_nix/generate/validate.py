@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ToolMissingError, UnitVerifyError
 from ..fsutil import write_tree_atomic
-from ..nix.bridge import evaluate, parse_nix_file
+from ..nix.bridge import evaluate, module_dir, parse_nix_file, run_nix
 from ..nix.facts import CoreResult
 from ..spec.schema import Spec
 from .render import SCRIPTS_SUBDIR, executable_files, render_spec_module, render_unit_tree
@@ -20,6 +22,8 @@ from .render import SCRIPTS_SUBDIR, executable_files, render_spec_module, render
 # Keys that only a newer systemd-analyze than the host's knows (RestartSteps/RestartMaxDelaySec:
 # systemd 254). The core renders them only for a target systemd that has them.
 _NEWER_SYSTEMD_KEYS = {"RestartSteps": 254, "RestartMaxDelaySec": 254}
+# `<unit>:<line>: <message>`, as systemd reports a line it rejects.
+_POSITION_RE = re.compile(r"^(?P<unit>[^\s:/]+\.service):(?P<line>\d+): (?P<message>.*)$")
 _UNKNOWN_KEY_RE = re.compile(r"Unknown key '?(?P<key>[A-Za-z]+)'? in section")
 
 
@@ -55,9 +59,42 @@ def describe_target(target: int | None) -> str:
     return "a current systemd (NixOS)" if target is None else f"systemd {target}"
 
 
-def verify_units(unit_dir: Path, podman: str, target: int | None = None) -> list[str]:
+def _unit_key_options() -> dict[str, list[str]]:
+    """The core's table of which options a unit-file key is rendered from (core/unit-keys.nix)."""
+    table: dict[str, list[str]] = json.loads(
+        run_nix(["--eval", "--strict", "--json", str(module_dir() / "core" / "unit-keys.nix")], "reading core/unit-keys.nix")
+    )
+    return table
+
+
+def explain(line: str, unit_dir: Path, owners: Mapping[str, str]) -> str:
+    """systemd-analyze's line without the temporary directory; a `<unit>:<n>:` position becomes the
+    line's key and the options that key is rendered from (`owners`: unit file -> instance)."""
+    line = line.replace(f"{unit_dir}/", "")
+    position = _POSITION_RE.match(line)
+    if position is None:
+        return line
+    unit, number, message = position.group("unit", "line", "message")
+    try:
+        text = (unit_dir / unit).read_text().splitlines()[int(number) - 1]
+    except (OSError, IndexError):
+        return line
+    key, _, value = text.partition("=")
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    options = _unit_key_options().get(key, [])
+    owner = owners.get(unit)
+    where = ""
+    if owner is not None and options:
+        where = " (set by " + " or ".join(f"instances.{owner}.{option}" for option in options) + ")"
+    return f"{unit}, line {number}: {key}={shown}: {message}{where}"
+
+
+def verify_units(
+    unit_dir: Path, podman: str, target: int | None = None, owners: Mapping[str, str] | None = None
+) -> list[str]:
     """Run `systemd-analyze verify` on every unit in `unit_dir`, rendered for systemd `target`
-    (None: current); return notes, raise on real errors."""
+    (None: current); return notes, raise on real errors naming the unit line and, through `owners`
+    (unit file -> instance name), the options it comes from."""
     version = systemd_version()
     units = sorted(str(p) for p in unit_dir.glob("*.service"))
     if not units:
@@ -72,6 +109,7 @@ def verify_units(unit_dir: Path, podman: str, target: int | None = None) -> list
     )
     notes: list[str] = []
     problems: list[str] = []
+    explained = False
     for line in (proc.stdout + proc.stderr).splitlines():
         line = line.strip()
         if not line:
@@ -91,13 +129,17 @@ def verify_units(unit_dir: Path, podman: str, target: int | None = None) -> list
                 notes.append(note)
             continue
         if f"Command {podman} is not executable" in line:
-            note = f"podman is not installed at {podman} on this host; command paths were not checked"
+            reason = line.rsplit(": ", 1)[-1]
+            note = (f"podman is not installed at {podman} on this host (systemd: {reason}); the units' podman"
+                    " command was not checked")
             if note not in notes:
                 notes.append(note)
+            explained = True
             continue
-        problems.append(line)
-    if proc.returncode != 0 or problems:
-        detail = "\n".join(problems) or f"systemd-analyze verify exited {proc.returncode}"
+        problems.append(explain(line, unit_dir, owners or {}))
+    # A non-zero status that only the noted lines explain (podman missing here) is not a rejection.
+    if problems or (proc.returncode != 0 and not explained):
+        detail = "\n".join(problems) or f"systemd-analyze verify exited {proc.returncode} without saying why"
         raise UnitVerifyError(f"systemd-analyze verify rejected the rendered units:\n{detail}")
     return notes
 
@@ -121,5 +163,10 @@ def validate(spec: Spec, source: str, podman: str, systemd_version: int | None =
         report.notes.extend(report.core.notes)
         files = render_unit_tree(report.core)
         write_tree_atomic(out, files, executable_files(files))
-        report.notes.extend(verify_units(out / "systemd", podman, systemd_version))
+        owners = {
+            unit: name
+            for name, facts in report.core.instances.items()
+            for unit in (facts.service_name, facts.image_service_name)
+        }
+        report.notes.extend(verify_units(out / "systemd", podman, systemd_version, owners))
     return report
