@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Overhead of `tgi_nix.ops.client.TGIClient` over raw httpx, against the mock TGI on loopback.
 
-Both sides use the same `httpx.Client` settings and send the same `/generate` payload; the raw side
-decodes the JSON (`response.json()`), the client also validates it into pydantic models and runs its
-retry/error logic. Requests are interleaved one by one (alternating which side goes first) so that
-drift in the machine's load hits both sides alike. Prints requests/s, p50/p99 latency and the overhead
-(goal: <= 5 %), the client's own per-call cost without network, then SSE token throughput through
-`generate_stream` vs raw httpx-sse. Prints figures only; no assertions.
+Like for like: every side uses the same `httpx.Client` settings and sends the same payload (`details`
+true on every side, for `/generate` and `/generate_stream`). Three sides: raw httpx decoding the JSON
+(`.json()`), raw httpx parsing into the client's own pydantic models (the same parse the client does),
+and `TGIClient` (request building, retry/error logic, the same models). The client's own cost is
+"TGIClient vs raw + model"; "vs raw .json()" adds the price of typed answers. Rounds are interleaved
+request by request (streams stream by stream), rotating which side goes first, so that load from other
+processes hits every side alike. Prints requests/s, p50/p99 latency, tokens/s and the overheads (goal:
+<= 5 %), plus the client's per-call cost without network. Prints figures only; no assertions.
 
 Usage: python benchmarks/client_overhead.py [-n 2000] [--warmup 200] [--streams 200]
 """
@@ -26,11 +28,13 @@ import timeit
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from httpx_sse import EventSource
 
 from tgi_nix.ops.client import DEFAULT_TIMEOUT, TGIClient
+from tgi_nix.ops.client_models import GenerateResponse, StreamResponse
 
 PROMPT = "What is deep learning?"
 PARAMS = {"max_new_tokens": 16, "do_sample": False, "details": True}
@@ -102,9 +106,22 @@ def timed(call: Callable[[], object], count: int, into: list[float]) -> None:
 def summary(name: str, latencies: list[float]) -> str:
     rate = len(latencies) / sum(latencies)
     return (
-        f"{name:<10} {rate:>9.0f} req/s   p50 {percentile(latencies, 0.5) * 1000:7.3f} ms   "
+        f"{name:<12} {rate:>9.0f} req/s   p50 {percentile(latencies, 0.5) * 1000:7.3f} ms   "
         f"p99 {percentile(latencies, 0.99) * 1000:7.3f} ms   (n={len(latencies)})"
     )
+
+
+def rotated(sides: list[tuple[str, Callable[[], object]]], i: int) -> list[tuple[str, Callable[[], object]]]:
+    """Round i's order: every side goes first, second, ... equally often."""
+    k = i % len(sides)
+    return sides[k:] + sides[:k]
+
+
+def overheads(name: str, base: str, lat: dict[str, list[float]]) -> str:
+    mean = (statistics.fmean(lat[name]) / statistics.fmean(lat[base]) - 1) * 100
+    p50 = (percentile(lat[name], 0.5) / percentile(lat[base], 0.5) - 1) * 100
+    added_us = (statistics.fmean(lat[name]) - statistics.fmean(lat[base])) * 1e6
+    return f"{name} vs {base}: mean {mean:+.1f} %   p50 {p50:+.1f} %   ({added_us:+.0f} us per request)"
 
 
 def bench_generate(url: str, n: int, warmup: int) -> None:
@@ -112,39 +129,37 @@ def bench_generate(url: str, n: int, warmup: int) -> None:
     raw_http = httpx.Client(base_url=url, timeout=DEFAULT_TIMEOUT)
     tgi = TGIClient(url, retries=2)
 
-    def raw() -> object:
+    def raw_json() -> object:
         response = raw_http.post("/generate", json=payload)
         response.raise_for_status()
         return response.json()
 
-    def client() -> object:
-        return tgi.generate(PROMPT, max_new_tokens=16, do_sample=False, details=True)
+    def raw_model() -> object:
+        response = raw_http.post("/generate", json=payload)
+        response.raise_for_status()
+        return GenerateResponse.model_validate_json(response.content)
 
-    if tgi.generate(PROMPT, **PARAMS).model_dump(exclude_unset=True) != raw():  # type: ignore[arg-type]
+    def client() -> object:
+        return tgi.generate(PROMPT, **PARAMS)  # type: ignore[arg-type]
+
+    answer = client()
+    if answer != raw_model() or answer.model_dump(exclude_unset=True) != raw_json():  # type: ignore[attr-defined]
         raise SystemExit("the client and raw httpx got different answers")
-    for _ in range(warmup):
-        raw()
-        client()
-    raw_lat: list[float] = []
-    client_lat: list[float] = []
-    # Interleave request by request, alternating which side goes first: blocks of requests per side let
-    # load from other processes on the machine land on one side only.
+    sides = [("raw .json()", raw_json), ("raw + model", raw_model), ("TGIClient", client)]
+    for i in range(warmup):
+        for _, call in rotated(sides, i):
+            call()
+    lat: dict[str, list[float]] = {name: [] for name, _ in sides}
     for i in range(n):
-        sides = [(raw, raw_lat), (client, client_lat)]
-        for call, into in sides if i % 2 == 0 else sides[::-1]:
-            timed(call, 1, into)
+        for name, call in rotated(sides, i):
+            timed(call, 1, lat[name])
     raw_http.close()
     tgi.close()
-    print(f"/generate, max_new_tokens=16, details=true; {n} interleaved pairs after {warmup} warm-up pairs")
-    print(summary("raw httpx", raw_lat))
-    print(summary("TGIClient", client_lat))
-    mean_overhead = (statistics.fmean(client_lat) / statistics.fmean(raw_lat) - 1) * 100
-    p50_overhead = (percentile(client_lat, 0.5) / percentile(raw_lat, 0.5) - 1) * 100
-    added_us = (statistics.fmean(client_lat) - statistics.fmean(raw_lat)) * 1e6
-    print(
-        f"overhead   mean {mean_overhead:+.1f} %   p50 {p50_overhead:+.1f} %   ({added_us:+.0f} us per request; "
-        "goal <= 5 %)"
-    )
+    print(f"/generate, max_new_tokens=16, details=true on every side; {n} interleaved rounds after {warmup} warm-up")
+    for name, _ in sides:
+        print(summary(name, lat[name]))
+    print("overhead   " + overheads("TGIClient", "raw + model", lat) + "   (like for like; goal <= 5 %)")
+    print("overhead   " + overheads("TGIClient", "raw .json()", lat) + "   (typed answers included)")
 
 
 def bench_client_cpu(repeat: int = 5, number: int = 2000) -> None:
@@ -172,40 +187,53 @@ def bench_client_cpu(repeat: int = 5, number: int = 2000) -> None:
         return min(timeit.repeat(call, number=number, repeat=repeat)) / number * 1e6
 
     raw_us = per_call(lambda: raw_http.post("/generate", json=payload).json())
+    model_us = per_call(lambda: GenerateResponse.model_validate_json(raw_http.post("/generate", json=payload).content))
     client_us = per_call(lambda: tgi.generate(PROMPT, max_new_tokens=16, do_sample=False, details=True))
     print(
-        f"in-process, MockTransport (no network): raw httpx {raw_us:.0f} us/call, TGIClient {client_us:.0f} "
-        f"us/call ({client_us - raw_us:+.0f} us: request building, retry loop, pydantic validation)"
+        f"in-process, MockTransport (no network), best of {repeat}: raw .json() {raw_us:.0f} us/call, "
+        f"raw + model {model_us:.0f} us/call, TGIClient {client_us:.0f} us/call "
+        f"({client_us - model_us:+.0f} us vs raw + model: request building and the retry loop)"
     )
 
 
 def bench_stream(url: str, streams: int, max_new_tokens: int) -> None:
     tgi = TGIClient(url)
     raw_http = httpx.Client(base_url=url, timeout=DEFAULT_TIMEOUT)
-    prompts = [f"{PROMPT} #{i}" for i in range(streams)]
+    params = {"max_new_tokens": max_new_tokens, "details": True}
 
-    def via_client() -> int:
-        return sum(
-            1 for prompt in prompts for _ in tgi.generate_stream(prompt, max_new_tokens=max_new_tokens)
-        )
-
-    def via_raw() -> int:
+    def raw(prompt: str, parse: Callable[[Any], object]) -> int:
         tokens = 0
-        for prompt in prompts:
-            body = {"inputs": prompt, "parameters": {"max_new_tokens": max_new_tokens, "details": True}}
-            with raw_http.stream("POST", "/generate_stream", json=body) as response:
-                for sse in EventSource(response).iter_sse():
-                    json.loads(sse.data)
-                    tokens += 1
+        with raw_http.stream("POST", "/generate_stream", json={"inputs": prompt, "parameters": params}) as response:
+            for sse in EventSource(response).iter_sse():
+                parse(json.loads(sse.data))
+                tokens += 1
         return tokens
 
-    print(f"/generate_stream, {streams} streams, max_new_tokens={max_new_tokens} (the mock stops at its EOS)")
-    for name, run in (("raw sse", via_raw), ("TGIClient", via_client)):
-        run()  # warm-up; the mock is deterministic, so each run streams the same tokens
-        started = time.perf_counter()
-        tokens = run()
-        elapsed = time.perf_counter() - started
-        print(f"{name:<10} {tokens / elapsed:>9.0f} tokens/s   ({tokens} tokens in {elapsed:.2f} s)")
+    def via_client(prompt: str) -> int:
+        return sum(1 for _ in tgi.generate_stream(prompt, max_new_tokens=max_new_tokens, details=True))
+
+    sides: list[tuple[str, Callable[[str], int]]] = [
+        ("raw .json()", lambda p: raw(p, lambda data: data)),
+        ("raw + model", lambda p: raw(p, StreamResponse.model_validate)),
+        ("TGIClient", via_client),
+    ]
+    elapsed = {name: 0.0 for name, _ in sides}
+    tokens = {name: 0 for name, _ in sides}
+    for _, run in sides:
+        run(f"{PROMPT} warm-up")
+    for i in range(streams):
+        k = i % len(sides)
+        for name, run in sides[k:] + sides[:k]:
+            started = time.perf_counter()
+            tokens[name] += run(f"{PROMPT} #{i}")
+            elapsed[name] += time.perf_counter() - started
+    print(f"/generate_stream, {streams} interleaved rounds, max_new_tokens={max_new_tokens}, details=true on every side"
+          " (the mock stops at its EOS)")
+    for name, _ in sides:
+        print(f"{name:<12} {tokens[name] / elapsed[name]:>9.0f} tokens/s   ({tokens[name]} tokens in {elapsed[name]:.2f} s)")
+    for base in ("raw + model", "raw .json()"):
+        rate = tokens["TGIClient"] / elapsed["TGIClient"] / (tokens[base] / elapsed[base])
+        print(f"throughput TGIClient vs {base}: {(rate - 1) * 100:+.1f} %")
     tgi.close()
     raw_http.close()
 
