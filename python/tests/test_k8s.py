@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def render(text: str, tmp_path: Path, **options: Any) -> dict[str, Objects]:
     """Instance name -> {kind: object}, rendered from a TOML spec."""
     path = tmp_path / "spec.toml"
     path.write_text(text)
-    files = render_k8s(load_spec(path), path.name, K8sOptions(**options))
+    files = render_k8s(load_spec(path), path.name, K8sOptions(**options)).files
     result: dict[str, Objects] = {}
     for name, text_ in files.items():
         assert name.startswith("huggingface-tgi-") and name.endswith(".yaml")
@@ -56,7 +57,8 @@ def instance(extra: str = "", name: str = "a") -> str:
 def test_examples_validate_against_kubernetes_schemas(example: Path, tmp_path: Path) -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")  # dev dependency, ships the schemas
     out = tmp_path / "k8s"
-    assert main(["render-k8s", str(example), "-o", str(out), "--namespace", "llm"]) == 0
+    # --gpus-per-instance: rootless.toml's gpus = "all" has no count a pod could ask for.
+    assert main(["render-k8s", str(example), "-o", str(out), "--namespace", "llm", "--gpus-per-instance", "1"]) == 0
     spec = load_spec(example)
     assert sorted(p.name for p in out.iterdir()) == sorted(f"huggingface-tgi-{n}.yaml" for n in spec.enabled())
     for file in out.iterdir():
@@ -83,15 +85,20 @@ def test_args_are_the_cores_launcher_args(tmp_path: Path) -> None:
     core = evaluate(parse_spec({"instances": {"a": {"model": "org/model", "port": 8081, "revision": "main",
                                                     "quantize": "awq", "maxInputTokens": 100,
                                                     "extraArgs": ["--max-best-of", "1"]}}}))
-    assert container(objects)["args"] == core.instances["a"].launcher_args
-    assert container(objects)["args"][:4] == ["--model-id", "org/model", "--port", "80"]
-    assert all(isinstance(arg, str) for arg in container(objects)["args"])  # "80", not 80
+    facts = core.instances["a"]
+    assert container(objects)["args"] == facts.kubernetes.launcher_args
+    # One launcher rendering, two ports: 80 inside podman's container, unprivileged 8080 in a pod.
+    assert container(objects)["args"][:4] == ["--model-id", "org/model", "--port", "8080"]
+    assert facts.launcher_args[:4] == ["--model-id", "org/model", "--port", "80"]
+    assert container(objects)["args"][4:] == facts.launcher_args[4:]
+    assert all(isinstance(arg, str) for arg in container(objects)["args"])  # "8080", not 8080
     assert objects["Deployment"]["metadata"]["name"] == core.instances["a"].unit_name
 
 
 def test_ports_service_and_labels(tmp_path: Path) -> None:
     objects = render(instance(), tmp_path)["a"]
-    assert container(objects)["ports"] == [{"name": "http", "containerPort": 80, "protocol": "TCP"}]
+    # Not 80: TGI runs without capabilities, and runtimes that keep ports < 1024 privileged refuse the bind.
+    assert container(objects)["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     service = objects["Service"]["spec"]
     assert service["type"] == "ClusterIP"
     assert service["ports"] == [{"name": "http", "port": 8081, "targetPort": "http", "protocol": "TCP"}]
@@ -116,7 +123,6 @@ def test_digest_pinned_image_has_no_version_label(tmp_path: Path) -> None:
     ("gpus", "extra", "options", "count"),
     [
         ("[0, 1]", "", {}, 2),
-        ('"all"', "", {}, 1),
         ('"all"', "", {"gpus_per_instance": 4}, 4),
         ('"all"', "numShard = 2", {}, 2),
         ("[3]", "", {"gpus_per_instance": 8}, 1),
@@ -126,20 +132,44 @@ def test_gpu_count_and_runtime_class(
     gpus: str, extra: str, options: dict[str, Any], count: int, tmp_path: Path
 ) -> None:
     objects = render(instance(f"gpus = {gpus}\n{extra}"), tmp_path, **options)["a"]
-    assert container(objects)["resources"] == {"limits": {"nvidia.com/gpu": count}}
+    resources = container(objects)["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == resources["requests"]["nvidia.com/gpu"] == count
     assert pod(objects)["runtimeClassName"] == "nvidia"
+
+
+@pytest.mark.parametrize(("spec", "option"), [('gpus = "all"', "gpus"), ('cdiDevices = ["amd.com/gpu=all"]', "cdiDevices")])
+def test_all_gpus_without_a_count_is_refused(spec: str, option: str, tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=rf"^instances\.a\.{option}: .*=all has no count on Kubernetes.*--gpus-per-instance"):
+        render(instance(spec), tmp_path)
 
 
 def test_cpu_instance_has_no_gpu_and_no_runtime_class(tmp_path: Path) -> None:
     objects = render(instance(), tmp_path)["a"]
-    assert "resources" not in container(objects)
+    assert not [k for k in container(objects)["resources"]["limits"] if k.endswith("/gpu")]
     assert "runtimeClassName" not in pod(objects)
 
 
 def test_other_cdi_devices_become_extended_resources(tmp_path: Path) -> None:
     objects = render(instance('cdiDevices = ["amd.com/gpu=all"]'), tmp_path, gpus_per_instance=2)["a"]
-    assert container(objects)["resources"] == {"limits": {"amd.com/gpu": 2}}
+    assert container(objects)["resources"]["limits"] == {"memory": "16Gi", "amd.com/gpu": 2}
     assert "runtimeClassName" not in pod(objects)
+
+
+@pytest.mark.parametrize(
+    ("spec", "options", "cpu", "memory"),
+    [
+        ("gpus = [0]", {}, "2", "16Gi"),  # host RAM next to the GPU
+        ('model = "HuggingFaceTB/SmolLM2-135M-Instruct"', {}, "2", "4Gi"),  # CPU: weights x 1.5, at least 4Gi
+        ('model = "Qwen/Qwen2.5-7B-Instruct"', {}, "2", "21Gi"),  # 7B in bf16 = 14 GB, x 1.5
+        ("", {}, "2", "32Gi"),  # unknown size on the CPU
+        ("gpus = [0]", {"cpu": "500m", "memory": "48Gi"}, "500m", "48Gi"),
+    ],
+)
+def test_cpu_and_memory_requests(spec: str, options: dict[str, Any], cpu: str, memory: str, tmp_path: Path) -> None:
+    text = instance(spec) if not spec.startswith("model") else instance().replace('model = "org/model"', spec)
+    resources = container(render(text, tmp_path, **options)["a"])["resources"]
+    assert resources["requests"]["cpu"] == cpu and "cpu" not in resources["limits"]
+    assert resources["requests"]["memory"] == resources["limits"]["memory"] == memory
 
 
 def test_num_shard_above_gpus_per_instance_is_refused(tmp_path: Path) -> None:
@@ -169,12 +199,26 @@ def test_token_secret_is_optional_only_without_environment_file(tmp_path: Path) 
     assert renamed["valueFrom"]["secretKeyRef"]["name"] == "hf"
 
 
-def test_api_key_file_becomes_a_required_secret_env(tmp_path: Path) -> None:
-    env = container(render(instance('apiKeyFile = "/run/secrets/api-key"'), tmp_path)["a"])["env"]
-    assert env[1] == {
-        "name": "API_KEY",
-        "valueFrom": {"secretKeyRef": {"name": "huggingface-tgi-token", "key": "API_KEY", "optional": False}},
-    }
+def test_each_api_key_file_becomes_its_own_required_secret(tmp_path: Path) -> None:
+    text = instance('apiKeyFile = "/run/secrets/a-key"') + instance('apiKeyFile = "/run/secrets/b-key"', "b").replace(
+        "8081", "8082"
+    )
+    rendered = render(text, tmp_path)
+    # The file says how to create the Secret from the key file's first line (the key is in no manifest).
+    files = render_k8s(load_spec(tmp_path / "spec.toml"), "spec.toml", K8sOptions()).files
+    assert (
+        "head -n 1 /run/secrets/b-key | tr -d '\\n' | "
+        "kubectl create secret generic huggingface-tgi-b-api-key --from-file=API_KEY=/dev/stdin"
+        in files["huggingface-tgi-b.yaml"]
+    )
+    for name in ("a", "b"):
+        env = container(rendered[name])["env"]
+        assert env[1] == {
+            "name": "API_KEY",
+            "valueFrom": {
+                "secretKeyRef": {"name": f"huggingface-tgi-{name}-api-key", "key": "API_KEY", "optional": False}
+            },
+        }
     assert [e["name"] for e in container(render(instance(), tmp_path)["a"])["env"]] == ["HF_TOKEN"]
 
 
@@ -260,6 +304,11 @@ def test_cache_claim_size_and_name(tmp_path: Path) -> None:
     objects = render(instance() + deepseek.replace("8081", "8082"), tmp_path)
     assert objects["a"]["PersistentVolumeClaim"]["spec"]["resources"]["requests"]["storage"] == "100Gi"
     assert objects["ds"]["PersistentVolumeClaim"]["spec"]["resources"]["requests"]["storage"] == "19Gi"
+    # A model of unknown size whose name states its parameters: sized from them, not 100Gi.
+    small = render(instance().replace("org/model", "HuggingFaceTB/SmolLM2-360M-Instruct"), tmp_path)["a"]
+    assert small["PersistentVolumeClaim"]["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    mixtral = render(instance().replace("org/model", "mistralai/Mixtral-8x7B-v0.1"), tmp_path)["a"]
+    assert mixtral["PersistentVolumeClaim"]["spec"]["resources"]["requests"]["storage"] == "140Gi"
     claim = objects["a"]["PersistentVolumeClaim"]
     assert claim["metadata"]["name"] == "huggingface-tgi-a-cache"
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
@@ -319,3 +368,70 @@ def test_cli_lists_written_files(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "&id" not in text and "*id" not in text  # labels written out, not as YAML anchors
     deployment = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Deployment"][0]
     assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "3.2.3"
+
+
+def validate_strict(objects: Objects) -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    for obj in objects.values():
+        kubernetes_validate.validate(obj, kubernetes_validate.utils.latest_version(), strict=True)
+
+
+@pytest.mark.parametrize(
+    ("extra", "option"),
+    [('imageFile = "/nix/store/x-tgi.tar.gz"', "imageFile"), ('extraPodmanArgs = ["--memory=64g"]', "extraPodmanArgs")],
+)
+def test_host_only_options_are_refused_unless_dropped(extra: str, option: str, tmp_path: Path) -> None:
+    text = instance(extra) + instance(extra, "b").replace("8081", "8082")
+    with pytest.raises(SpecError) as info:
+        render(text, tmp_path)
+    # Every instance's refusal, one line each, naming the option and the way out.
+    lines = info.value.message.splitlines()
+    assert [line.split(":")[0] for line in lines] == [f"instances.a.{option}", f"instances.b.{option}"]
+    assert all(f"--drop {option}" in line for line in lines)
+    objects = render(text, tmp_path, drop=frozenset({option}))
+    assert sorted(objects) == ["a", "b"]
+    validate_strict(objects["a"])
+
+
+def cli_render(spec_text: str, tmp_path: Path, *args: str) -> tuple[int, str, Path]:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(spec_text)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("tgi-nix")), "render-k8s", str(spec), "-o", str(out), *args],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr
+    return proc.returncode, proc.stderr, out
+
+
+def test_cli_refuses_all_gpus_without_a_count_and_writes_nothing(tmp_path: Path) -> None:
+    code, err, out = cli_render(instance('gpus = "all"'), tmp_path)
+    assert code == 2 and "instances.a.gpus" in err and "--gpus-per-instance" in err
+    assert not out.exists()
+
+
+def test_huge_start_timeout_is_capped_within_int32_with_a_note(tmp_path: Path) -> None:
+    code, err, out = cli_render(instance('startTimeout = "99999999h"'), tmp_path)
+    assert code == 0, err
+    assert "note: instances.a.startTimeout: 99999999h is more than a startup probe counts" in err
+    docs = [d for d in yaml.safe_load_all((out / "huggingface-tgi-a.yaml").read_text()) if d]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    probe = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    assert probe["failureThreshold"] == 2**31 - 1
+    validate_strict({d["kind"]: d for d in docs})
+    code, err, _ = cli_render(instance('startTimeout = "infinity"'), tmp_path)
+    assert code == 0 and "note: instances.a.startTimeout: infinity" in err
+
+
+def test_cli_prints_core_warnings_and_approximation_notes(tmp_path: Path) -> None:
+    text = instance(
+        'image = "ghcr.io/huggingface/text-generation-inference:2.5.1"\nlistenAddress = "0.0.0.0"\n'
+        'user = "tgi-a"\nuid = 2001'
+    )
+    code, err, _ = cli_render(text, tmp_path)
+    assert code == 0, err
+    assert "warning: instances.a.image: TGI never released 2.5.1" in err
+    assert "note: instances.a.listenAddress:" in err and "ClusterIP" in err
+    assert "note: instances.a.user:" in err
+    assert "note: instances.a.model: size of org/model unknown" in err

@@ -40,6 +40,10 @@ rec {
   isAddress = a: isIPv4 a || isIPv6 a;
   # The container's port: the TGI image sets PORT=80 and the launcher is told so explicitly.
   containerPort = 80;
+  # The port TGI listens on in a Kubernetes pod (render-k8s): a pod has no podman sysctl that
+  # opens port 80 to a process without CAP_NET_BIND_SERVICE, which `capabilities.drop: [ALL]`
+  # removes, so TGI would fail to bind on runtimes that keep ports below 1024 privileged.
+  kubernetesContainerPort = 8080;
 
   # -> the network facts of an instance.
   facts =

@@ -33,6 +33,30 @@ in
 rec {
   inherit health words;
 
+  # The TGI launcher's tagged argv; containerPort: where it listens inside the container (80
+  # under podman, network.kubernetesContainerPort in a pod).
+  launcher =
+    { inst, containerPort }:
+    words null [
+      "--model-id"
+      inst.model
+      # The image sets PORT=80; say it explicitly so the published port and health check never drift.
+      "--port"
+      (toString containerPort)
+    ]
+    ++ optionalFlag "--revision" "revision" inst.revision
+    ++ optionalFlag "--num-shard" "numShard" inst.numShard
+    ++ optionalFlag "--quantize" "quantize" inst.quantize
+    ++ optionalFlag "--dtype" "dtype" inst.dtype
+    ++ optionalFlag "--max-concurrent-requests" "maxConcurrentRequests" inst.maxConcurrentRequests
+    ++ optionalFlag "--max-input-tokens" "maxInputTokens" inst.maxInputTokens
+    ++ optionalFlag "--max-total-tokens" "maxTotalTokens" inst.maxTotalTokens
+    ++ optionalFlag "--max-batch-prefill-tokens" "maxBatchPrefillTokens" inst.maxBatchPrefillTokens
+    ++ optionalFlag "--max-batch-total-tokens" "maxBatchTotalTokens" inst.maxBatchTotalTokens
+    ++ optionalFlag "--max-waiting-tokens" "maxWaitingTokens" inst.maxWaitingTokens
+    ++ optionals inst.trustRemoteCode (words "trustRemoteCode" [ "--trust-remote-code" ])
+    ++ words "extraArgs" inst.extraArgs;
+
   # -> { launcherWords, podmanWords }: [ { word, option } ] each, `podman run` up to the image.
   argv =
     {
@@ -47,27 +71,11 @@ rec {
       secrets,
       stopTimeoutSec,
     }:
-    rec {
-    launcherWords =
-      words null [
-        "--model-id"
-        inst.model
-        # The image sets PORT=80; say it explicitly so the published port and health check never drift.
-        "--port"
-        (toString network.containerPort)
-      ]
-      ++ optionalFlag "--revision" "revision" inst.revision
-      ++ optionalFlag "--num-shard" "numShard" inst.numShard
-      ++ optionalFlag "--quantize" "quantize" inst.quantize
-      ++ optionalFlag "--dtype" "dtype" inst.dtype
-      ++ optionalFlag "--max-concurrent-requests" "maxConcurrentRequests" inst.maxConcurrentRequests
-      ++ optionalFlag "--max-input-tokens" "maxInputTokens" inst.maxInputTokens
-      ++ optionalFlag "--max-total-tokens" "maxTotalTokens" inst.maxTotalTokens
-      ++ optionalFlag "--max-batch-prefill-tokens" "maxBatchPrefillTokens" inst.maxBatchPrefillTokens
-      ++ optionalFlag "--max-batch-total-tokens" "maxBatchTotalTokens" inst.maxBatchTotalTokens
-      ++ optionalFlag "--max-waiting-tokens" "maxWaitingTokens" inst.maxWaitingTokens
-      ++ optionals inst.trustRemoteCode (words "trustRemoteCode" [ "--trust-remote-code" ])
-      ++ words "extraArgs" inst.extraArgs;
+    {
+    launcherWords = launcher {
+      inherit inst;
+      inherit (network) containerPort;
+    };
 
     podmanWords =
       words null (

@@ -406,6 +406,16 @@ in
         file = if inst.imageFile == null then null else toString inst.imageFile;
       };
       network = net;
+      # The same launcher in a Kubernetes pod (render-k8s), on an unprivileged port.
+      kubernetes = {
+        containerPort = network.kubernetesContainerPort;
+        launcherArgs = map (w: w.word) (
+          podmanArgv.launcher {
+            inherit inst;
+            containerPort = network.kubernetesContainerPort;
+          }
+        );
+      };
       startTimeout = {
         text = inst.startTimeout;
         sec = if timeout == null then null else timeout.sec;

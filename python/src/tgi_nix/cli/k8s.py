@@ -9,8 +9,12 @@ import click
 from ..fsutil import write_tree_atomic
 from ..generate.k8s import (
     API_KEY,
+    CPU_RE,
     DEFAULT_CACHE_SIZE,
+    DEFAULT_CPU,
+    DEFAULT_GPU_MEMORY,
     DNS_NAME_RE,
+    DROPPABLE,
     QUANTITY_RE,
     TOKEN_KEY,
     TOKEN_SECRET,
@@ -32,6 +36,12 @@ def _quantity(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def _cpu(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not CPU_RE.match(value):
+        raise click.BadParameter(f"{value!r} is not a CPU quantity such as 2, 0.5 or 500m")
+    return value
+
+
 def _parse_claims(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     claims: dict[str, str] = {}
     for value in values:
@@ -47,10 +57,18 @@ def _parse_claims(ctx: click.Context, param: click.Parameter, values: tuple[str,
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for one <unit>.yaml (PVC, Deployment, Service) per enabled instance.")
 @click.option("--namespace", default=None, callback=_dns_name, help="metadata.namespace of every object (default: none).")
-@click.option("--gpus-per-instance", type=click.IntRange(min=1), default=None,
-              help='GPU count for instances with gpus = "all" (default: numShard, else 1).')
+@click.option("--gpus-per-instance", type=click.IntRange(min=1, max=1024), default=None,
+              help='GPU count for instances with gpus = "all" (default: numShard; with neither, refused).')
 @click.option("--token-secret", default=TOKEN_SECRET, show_default=True, callback=_dns_name,
-              help=f"Secret holding the Hugging Face token under the key {TOKEN_KEY} (and, for apiKeyFile instances, {API_KEY}).")
+              help=f"Secret holding the Hugging Face token under the key {TOKEN_KEY}. An apiKeyFile instance reads "
+              f"{API_KEY} from its own Secret, <unit>-api-key.")
+@click.option("--cpu", default=DEFAULT_CPU, show_default=True, callback=_cpu,
+              help="CPU request of each pod (no CPU limit).")
+@click.option("--memory", default=None, callback=_quantity,
+              help=f"Memory request and limit of each pod (default: {DEFAULT_GPU_MEMORY} with GPUs, else the "
+              "model's weights x 1.5, at least 4Gi).")
+@click.option("--drop", "drop", multiple=True, type=click.Choice(DROPPABLE),
+              help="Render without this option where a spec sets it (it has no pod counterpart; refused otherwise).")
 @click.option("--cache-size", default=None, callback=_quantity,
               help=f"Size of each cache PVC (default: the model's size + 25% when known, else {DEFAULT_CACHE_SIZE}).")
 @click.option("--storage-class", default=None, callback=_dns_name, help="storageClassName of the cache PVCs.")
@@ -65,6 +83,9 @@ def render_k8s_cmd(
     cache_size: str | None,
     storage_class: str | None,
     cache_claims: dict[str, str],
+    cpu: str,
+    memory: str | None,
+    drop: tuple[str, ...],
 ) -> None:
     """Render Kubernetes manifests (Deployment, Service, cache PVC) for SPEC's enabled instances."""
     options = K8sOptions(
@@ -74,8 +95,15 @@ def render_k8s_cmd(
         cache_size=cache_size,
         storage_class=storage_class,
         cache_claims=cache_claims,
+        cpu=cpu,
+        memory=memory,
+        drop=frozenset(drop),
     )
-    files = render_k8s(load_spec(spec), spec.name, options)
-    write_tree_atomic(output, files)
-    for rel in sorted(files):
+    rendered = render_k8s(load_spec(spec), spec.name, options)
+    write_tree_atomic(output, rendered.files)
+    for warning in rendered.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for note in rendered.notes:
+        click.echo(f"note: {note}", err=True)
+    for rel in sorted(rendered.files):
         click.echo(str(output / rel))

@@ -1,14 +1,31 @@
 """Kubernetes manifests for `tgi-nix render-k8s`: a Deployment, a Service and a cache PVC per enabled instance.
 
 The launcher arguments, CDI devices and health-check timings come from the Nix core (the same facts
-the systemd units use), so a Kubernetes deployment runs the same TGI command as a NixOS host.
+the systemd units use), so a Kubernetes deployment runs the same TGI command as a NixOS host, on the
+core's unprivileged pod port. Every spec option is rendered, or refused with a message, or (where a
+pod has only an approximation) rendered with a note:
+
+- model, revision, numShard, quantize, dtype, max*, trustRemoteCode, extraArgs: the launcher args
+  (a local model path is refused: a pod cannot see it)
+- image, pull: the container image and imagePullPolicy; imageFile is refused (a cluster pulls from a
+  registry) unless `--drop imageFile`
+- port: the Service port; listenAddress and openFirewall: a ClusterIP Service (a note when the host
+  deployment was reachable from outside)
+- gpus, cdiDevices: extended resources (`gpus = "all"` needs --gpus-per-instance or numShard: a
+  pod asks for a count); allowGpuSharing: a note (the device plugin hands out whole GPUs)
+- shmSize: a memory emptyDir on /dev/shm; cacheDir: the cache PVC (sized from the model)
+- environmentFile: HF_TOKEN from the token Secret; apiKeyFile: API_KEY from the instance's own Secret
+- environment: plain env; startTimeout: the startupProbe (bounded: failureThreshold is an int32)
+- extraPodmanArgs (and allowUnsafePodmanArgs): refused unless `--drop extraPodmanArgs`
+- user, uid: a note (rootless podman has no pod counterpart)
+- CPU and memory: requests (and a memory limit) from --cpu and --memory, with defaults
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,20 +34,33 @@ import yaml
 from ..errors import SpecError
 from ..nix.bridge import evaluate
 from ..nix.facts import InstanceFacts
-from ..spec.models import known_model_size_gb
+from ..spec.models import estimated_model_size_gb
 from ..spec.schema import Instance, Spec
 
 TOKEN_SECRET = "huggingface-tgi-token"
 API_KEY = "API_KEY"
 TOKEN_KEY = "HF_TOKEN"
 DEFAULT_CACHE_SIZE = "100Gi"
+# The smallest cache PVC: a small model's weights plus TGI's .bin -> safetensors conversion.
+MIN_CACHE_GB = 2
+DEFAULT_CPU = "2"
+# Host RAM a GPU pod needs next to its GPUs (tokenizers, the router, loading); a CPU pod holds the
+# weights in RAM: their size x 1.5, at least this much.
+DEFAULT_GPU_MEMORY = "16Gi"
+MIN_CPU_MEMORY_GB = 4
+UNKNOWN_CPU_MEMORY = "32Gi"
 # Kubernetes needs a finite startup budget; `startTimeout = "infinity"` gets this one.
 INFINITE_START_SECONDS = 24 * 3600
+# Probe counts are int32 in the Kubernetes API.
+INT32_MAX = 2**31 - 1
+# Options a pod has no counterpart for: refused unless the operator drops them (--drop).
+DROPPABLE = ("imageFile", "extraPodmanArgs")
 # Label values: at most 63 characters of [A-Za-z0-9_.-], alphanumeric at both ends.
 _LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
 # Object names (RFC 1123 subdomain) and storage quantities, checked before anything is written.
 DNS_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+CPU_RE = re.compile(r"^([1-9][0-9]{0,5}m|[0-9]{1,4}(\.[0-9]{1,3})?)$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,20 @@ class K8sOptions:
     storage_class: str | None = None
     # instance name -> existing PersistentVolumeClaim; no PVC is rendered for those instances.
     cache_claims: Mapping[str, str] = field(default_factory=dict)
+    # CPU request of every pod; memory request and limit (None: from the model, see pod_memory)
+    cpu: str = DEFAULT_CPU
+    memory: str | None = None
+    # spec options (DROPPABLE) to render without instead of refusing
+    drop: frozenset[str] = frozenset()
+
+
+@dataclass
+class Rendered:
+    """render-k8s' result: file name -> YAML, and what the operator should know (option: note)."""
+
+    files: dict[str, str]
+    notes: list[str]
+    warnings: list[str]
 
 
 def k8s_quantity(size_bytes: int) -> str:
@@ -82,12 +126,19 @@ def _metadata(name: str, labels: dict[str, str], options: K8sOptions) -> dict[st
 
 def device_resources(name: str, inst: Instance, cdi_devices: list[str], options: K8sOptions) -> dict[str, int]:
     """Extended resources for the core's CDI devices: `vendor.com/class=<i>` counts one per device,
-    `=all` takes `--gpus-per-instance`, else `numShard`, else 1 (a pod cannot ask for "all")."""
+    `=all` takes `--gpus-per-instance`, else `numShard`; with neither it is refused (a pod asks for
+    a count, and "all" of a node is no count)."""
     counts: dict[str, int] = {}
     for device in cdi_devices:
         resource, _, device_name = device.partition("=")
         if device_name == "all":
-            wanted = options.gpus_per_instance or inst.num_shard or 1
+            wanted = options.gpus_per_instance or inst.num_shard
+            if wanted is None:
+                option = "gpus" if resource == "nvidia.com/gpu" and inst.gpus == "all" else "cdiDevices"
+                raise SpecError(
+                    f"instances.{name}.{option}: {device} has no count on Kubernetes (a pod asks for a number of "
+                    f"{resource}); pass --gpus-per-instance N or set numShard"
+                )
             if inst.num_shard and wanted < inst.num_shard:
                 raise SpecError(
                     f"instances.{name}: numShard ({inst.num_shard}) needs {inst.num_shard} GPUs but "
@@ -108,7 +159,12 @@ def _probe(path: str, period: int, timeout: int, failures: int) -> dict[str, Any
     }
 
 
-def _env(inst: Instance, options: K8sOptions) -> list[dict[str, Any]]:
+def api_key_secret(facts: InstanceFacts) -> str:
+    """The Secret holding this instance's own API key (its apiKeyFile's first line) as API_KEY."""
+    return f"{facts.unit_name}-api-key"
+
+
+def _env(inst: Instance, facts: InstanceFacts, options: K8sOptions) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {
             "name": TOKEN_KEY,
@@ -124,11 +180,11 @@ def _env(inst: Instance, options: K8sOptions) -> list[dict[str, Any]]:
         }
     ]
     if inst.api_key_file is not None:
-        # TGI's --api-key from API_KEY, like the host's apiKeyFile; same Secret, required.
+        # TGI's --api-key from API_KEY, like the host's apiKeyFile: each instance its own key.
         env.append(
             {
                 "name": API_KEY,
-                "valueFrom": {"secretKeyRef": {"name": options.token_secret, "key": API_KEY, "optional": False}},
+                "valueFrom": {"secretKeyRef": {"name": api_key_secret(facts), "key": API_KEY, "optional": False}},
             }
         )
     env.extend({"name": key, "value": value} for key, value in sorted(inst.environment.items()))
@@ -139,34 +195,123 @@ def cache_claim_name(name: str, options: K8sOptions) -> str:
     return options.cache_claims.get(name, f"huggingface-tgi-{name}-cache")
 
 
-def cache_size(inst: Instance, options: K8sOptions) -> str:
+def cache_size(name: str, inst: Instance, options: K8sOptions, notes: list[str]) -> str:
     if options.cache_size:
         return options.cache_size
-    size = known_model_size_gb(inst.model)
+    estimate = estimated_model_size_gb(inst.model)
+    if estimate is None:
+        notes.append(
+            f"instances.{name}.model: size of {inst.model} unknown; its cache PVC requests {DEFAULT_CACHE_SIZE} "
+            "(pass --cache-size to size it)"
+        )
+        return DEFAULT_CACHE_SIZE
     # Headroom for the hub's temporary files and TGI's .bin -> safetensors conversion.
-    return f"{math.ceil(size * 1.25)}Gi" if size is not None else DEFAULT_CACHE_SIZE
+    return f"{max(MIN_CACHE_GB, math.ceil(estimate[0] * 1.25))}Gi"
 
 
-def deployment(name: str, inst: Instance, facts: InstanceFacts, options: K8sOptions) -> dict[str, Any]:
+def pod_memory(inst: Instance, facts: InstanceFacts, options: K8sOptions) -> str:
+    """Memory request (and limit) of the pod: --memory, else DEFAULT_GPU_MEMORY next to GPUs, else
+    the weights x 1.5 (a CPU server holds them in RAM)."""
+    if options.memory:
+        return options.memory
+    if facts.devices.cdi_devices:
+        return DEFAULT_GPU_MEMORY
+    estimate = estimated_model_size_gb(inst.model)
+    if estimate is None:
+        return UNKNOWN_CPU_MEMORY
+    return f"{max(MIN_CPU_MEMORY_GB, math.ceil(estimate[0] * 1.5))}Gi"
+
+
+def startup_failure_threshold(name: str, facts: InstanceFacts, notes: list[str]) -> int:
+    """Checks of the startup probe that cover startTimeout (infinity: a day), within int32."""
+    period = facts.health.startup_interval_sec
+    if facts.start_timeout.sec is None:
+        notes.append(
+            f"instances.{name}.startTimeout: infinity has no Kubernetes counterpart; the startup probe allows "
+            f"{INFINITE_START_SECONDS // 3600} h"
+        )
+        budget = INFINITE_START_SECONDS
+    else:
+        budget = facts.start_timeout.sec
+    wanted = math.ceil(budget / period)
+    if wanted > INT32_MAX:
+        notes.append(
+            f"instances.{name}.startTimeout: {facts.start_timeout.text} is more than a startup probe counts "
+            f"(failureThreshold <= {INT32_MAX} checks every {period} s); capped at that, about "
+            f"{INT32_MAX * period // (365 * 86400)} years"
+        )
+        return INT32_MAX
+    return wanted
+
+
+def refusals(name: str, inst: Instance, options: K8sOptions) -> list[str]:
+    """Options with no pod counterpart that the operator did not --drop."""
+    found: list[str] = []
+    if inst.model.startswith("/"):
+        found.append(
+            f"instances.{name}.model is a host path ({inst.model}); a pod cannot see it. "
+            "Use a Hugging Face model id for Kubernetes"
+        )
+    if inst.image_file is not None and "imageFile" not in options.drop:
+        found.append(
+            f"instances.{name}.imageFile: a cluster pulls {inst.image} from a registry and cannot load a host "
+            "archive; push the image to a registry the cluster reaches (set image to it), then pass --drop imageFile"
+        )
+    if inst.extra_podman_args and "extraPodmanArgs" not in options.drop:
+        found.append(
+            f"instances.{name}.extraPodmanArgs: podman flags ({' '.join(inst.extra_podman_args)}) have no pod "
+            "counterpart; express them in the manifests (resources, securityContext, volumes), then pass "
+            "--drop extraPodmanArgs"
+        )
+    return found
+
+
+def approximations(name: str, inst: Instance, facts: InstanceFacts) -> list[str]:
+    """Options a pod renders only approximately: one note each."""
+    notes: list[str] = []
+    if not facts.network.loopback:
+        notes.append(
+            f"instances.{name}.listenAddress: {inst.listen_address} published the host port beyond the host; the "
+            "Service is ClusterIP (in-cluster only): add an Ingress or a LoadBalancer Service to expose it"
+        )
+    if inst.allow_gpu_sharing:
+        notes.append(
+            f"instances.{name}.allowGpuSharing: the device plugin gives each pod whole GPUs of its own; sharing "
+            "needs GPU time-slicing or MIG configured in the cluster"
+        )
+    if inst.user is not None:
+        notes.append(
+            f"instances.{name}.user: rootless podman has no pod counterpart; the pod runs TGI as its image's root "
+            "user without capabilities (TGI fails as another user, TGI #3082)"
+        )
+    if inst.cache_dir is not None:
+        notes.append(f"instances.{name}.cacheDir: a host path; the pod caches in its PersistentVolumeClaim")
+    return notes
+
+
+def deployment(
+    name: str, inst: Instance, facts: InstanceFacts, options: K8sOptions, notes: list[str]
+) -> dict[str, Any]:
     health = facts.health
-    startup_budget = facts.start_timeout.sec if facts.start_timeout.sec is not None else INFINITE_START_SECONDS
-    resources = device_resources(name, inst, facts.devices.cdi_devices, options)
+    devices = device_resources(name, inst, facts.devices.cdi_devices, options)
     labels = _labels(name, facts)
+    memory = pod_memory(inst, facts, options)
 
     container: dict[str, Any] = {
         "name": "tgi",
         "image": inst.image,
         "imagePullPolicy": "Always" if inst.pull in ("always", "newer") else "IfNotPresent",
-        "args": list(facts.launcher_args),
-        "ports": [{"name": "http", "containerPort": facts.network.container_port, "protocol": "TCP"}],
-        "env": _env(inst, options),
+        # The core's launcher args for a pod: TGI on an unprivileged port (no capability needed).
+        "args": list(facts.kubernetes.launcher_args),
+        "ports": [{"name": "http", "containerPort": facts.kubernetes.container_port, "protocol": "TCP"}],
+        "env": _env(inst, facts, options),
         # The port opens only once the model is loaded: the startup probe covers download and
         # loading (startTimeout), then liveness mirrors the podman health check.
         "startupProbe": _probe(
             health.path,
             health.startup_interval_sec,
             health.timeout_sec,
-            math.ceil(startup_budget / health.startup_interval_sec),
+            startup_failure_threshold(name, facts, notes),
         ),
         "readinessProbe": _probe(health.path, 10, health.timeout_sec, 3),
         "livenessProbe": _probe(health.path, health.interval_sec, health.timeout_sec, health.retries),
@@ -181,8 +326,12 @@ def deployment(name: str, inst: Instance, facts: InstanceFacts, options: K8sOpti
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    if resources:
-        container["resources"] = {"limits": dict(resources)}
+    # No CPU limit (it throttles tokenization and the router); memory limit = request, so the pod
+    # is not the first one evicted under memory pressure.
+    container["resources"] = {
+        "requests": {"cpu": options.cpu, "memory": memory, **devices},
+        "limits": {"memory": memory, **devices},
+    }
 
     pod_spec: dict[str, Any] = {}
     if facts.devices.nvidia:
@@ -234,10 +383,12 @@ def service(name: str, inst: Instance, facts: InstanceFacts, options: K8sOptions
     }
 
 
-def cache_claim(name: str, inst: Instance, facts: InstanceFacts, options: K8sOptions) -> dict[str, Any]:
+def cache_claim(
+    name: str, inst: Instance, facts: InstanceFacts, options: K8sOptions, notes: list[str]
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": cache_size(inst, options)}},
+        "resources": {"requests": {"storage": cache_size(name, inst, options, notes)}},
     }
     if options.storage_class:
         spec["storageClassName"] = options.storage_class
@@ -249,25 +400,40 @@ def cache_claim(name: str, inst: Instance, facts: InstanceFacts, options: K8sOpt
     }
 
 
-def render_objects(spec: Spec, core_instances: Mapping[str, InstanceFacts], options: K8sOptions) -> dict[
-    str, list[dict[str, Any]]
-]:
-    """File name -> Kubernetes objects, for every enabled instance (in apply order: PVC first)."""
+def render_objects(
+    spec: Spec, core_instances: Mapping[str, InstanceFacts], options: K8sOptions, notes: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """File name -> Kubernetes objects, for every enabled instance (in apply order: PVC first).
+    Every refusal of every instance in one SpecError; approximations appended to `notes`."""
     unknown = sorted(set(options.cache_claims) - set(spec.enabled()))
     if unknown:
         raise SpecError(f"--cache-claim names instances that are not enabled in the spec: {', '.join(unknown)}")
+    refused = [line for name, inst in sorted(spec.enabled().items()) for line in refusals(name, inst, options)]
+    if refused:
+        raise SpecError("\n".join(refused))
     files: dict[str, list[dict[str, Any]]] = {}
     for name, inst in sorted(spec.enabled().items()):
-        if inst.model.startswith("/"):
-            raise SpecError(
-                f"instances.{name}.model is a host path ({inst.model}); a pod cannot see it. "
-                "Use a Hugging Face model id for Kubernetes"
-            )
         facts = core_instances[name]
-        objects = [] if name in options.cache_claims else [cache_claim(name, inst, facts, options)]
-        objects += [deployment(name, inst, facts, options), service(name, inst, facts, options)]
+        notes.extend(approximations(name, inst, facts))
+        objects = [] if name in options.cache_claims else [cache_claim(name, inst, facts, options, notes)]
+        objects += [deployment(name, inst, facts, options, notes), service(name, inst, facts, options)]
         files[f"{facts.unit_name}.yaml"] = objects
     return files
+
+
+def secret_hints(inst: Instance, facts: InstanceFacts, options: K8sOptions) -> list[str]:
+    """The Secrets a file's pod reads, as the commands that create them (no secret in the manifests)."""
+    # From the files themselves (stdin, not argv): no key in a command line or shell history.
+    if inst.environment_file is not None:
+        hints = [f"kubectl create secret generic {options.token_secret} --from-env-file={inst.environment_file}"]
+    else:
+        hints = [f"(optional, for gated models) a Secret {options.token_secret} with the key {TOKEN_KEY}"]
+    if inst.api_key_file is not None:
+        hints.append(
+            f"head -n 1 {inst.api_key_file} | tr -d '\\n' | "
+            f"kubectl create secret generic {api_key_secret(facts)} --from-file={API_KEY}=/dev/stdin"
+        )
+    return hints
 
 
 class _Dumper(yaml.SafeDumper):
@@ -277,15 +443,21 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def to_yaml(objects: list[dict[str, Any]], source: str) -> str:
+def to_yaml(objects: list[dict[str, Any]], source: str, secrets: Sequence[str] = ()) -> str:
     header = f"# Generated by `tgi-nix render-k8s` from {source}. Do not edit.\n"
+    if secrets:
+        header += "# Secrets the pod reads, created beforehand:\n" + "".join(f"#   {line}\n" for line in secrets)
     docs = [yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False) for obj in objects]
     return header + "---\n" + "---\n".join(docs)
 
 
-def render_k8s(spec: Spec, source: str, options: K8sOptions) -> dict[str, str]:
+def render_k8s(spec: Spec, source: str, options: K8sOptions) -> Rendered:
     core = evaluate(spec, source=source)
-    return {
-        file: to_yaml(objects, source)
-        for file, objects in render_objects(spec, core.instances, options).items()
-    }
+    notes: list[str] = []
+    objects = render_objects(spec, core.instances, options, notes)
+    files = {}
+    for name, inst in sorted(spec.enabled().items()):
+        facts = core.instances[name]
+        file = f"{facts.unit_name}.yaml"
+        files[file] = to_yaml(objects[file], source, secret_hints(inst, facts, options))
+    return Rendered(files=files, notes=notes, warnings=[str(w) for w in core.warnings])

@@ -115,6 +115,11 @@ class Container(_Facts):
     hardening: list[str] = Field(description="The container's hardening flags.")
 
 
+class Kubernetes(_Facts):
+    container_port: int = Field(description="The unprivileged port TGI listens on in a pod.")
+    launcher_args: list[str] = Field(description="The TGI launcher's arguments in a pod (that port).")
+
+
 class InstanceFacts(_Facts):
     name: str = Field(description="The instance name.")
     unit_name: str = Field(description="huggingface-tgi-<name>.")
@@ -131,6 +136,7 @@ class InstanceFacts(_Facts):
     model: Model
     image: Image
     network: Network
+    kubernetes: Kubernetes
     start_timeout: StartTimeout
     devices: Devices
     paths: Paths
