@@ -7,19 +7,14 @@ from pathlib import Path
 import click
 
 from ..fsutil import write_tree_atomic
-from ..generate.k8s import (
-    API_KEY,
-    CPU_RE,
+from ..generate.k8s import API_KEY, CPU_RE, DNS_NAME_RE, QUANTITY_RE, TOKEN_KEY, render_k8s
+from ..generate.k8s_fit import (
     DEFAULT_CACHE_SIZE,
     DEFAULT_CPU,
     DEFAULT_GPU_MEMORY,
-    DNS_NAME_RE,
     DROPPABLE,
-    QUANTITY_RE,
-    TOKEN_KEY,
     TOKEN_SECRET,
     K8sOptions,
-    render_k8s,
 )
 from ..spec.loader import load_spec
 
