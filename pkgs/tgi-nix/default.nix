@@ -6,6 +6,7 @@
   nix,
   systemd,
   podman,
+  git,
 }:
 let
   # Declared once, in python/pyproject.toml.
@@ -42,6 +43,8 @@ python3Packages.buildPythonApplication {
     nix
     systemd
     podman
+    # tests/test_tgi_releases.py builds a fake TGI checkout for scripts/refresh-tgi-releases.py
+    git
   ];
 
   # The tests evaluate the same core as the wrapper, from the unpacked checkout that also has nixos-tests/.
