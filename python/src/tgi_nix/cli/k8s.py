@@ -27,7 +27,7 @@ def _dns_name(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 def _quantity(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None and not QUANTITY_RE.match(value):
-        raise click.BadParameter(f"{value!r} is not a storage quantity such as 200Gi")
+        raise click.BadParameter(f"{value!r} is not a quantity such as 200Gi or 16Gi")
     return value
 
 
