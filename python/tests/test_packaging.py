@@ -6,10 +6,10 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import sys
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
