@@ -57,3 +57,17 @@ def test_values_at_the_bound_are_accepted(tmp_path: Path) -> None:
     spec.write_text(f'[instances.a]\nmodel = "org/m"\nport = 8080\nextraArgs = ["{arg}"]\n')
     rc, err = run("validate", str(spec))
     assert rc == 0 and "characters" not in err, err[:300]
+
+
+@pytest.mark.parametrize(
+    ("setting", "path"),
+    [('[instances."a\\u0000"]\nmodel = "o/m"\nport = 1\n', 'instances."a\\u0000"'),
+     ('[instances.a]\nmodel = "o/m"\nport = 1\nextraArgs = ["x\\u0000y"]\n', "instances.a.extraArgs[0]"),
+     ('[instances.a]\nmodel = "o/m"\nport = 1\nenvironment = { "K\\u0000" = "v" }\n', 'instances.a.environment."K\\u0000"')],
+)
+def test_a_nul_character_is_named_not_a_nix_error(tmp_path: Path, setting: str, path: str) -> None:
+    """Nix strings cannot hold NUL (JSON can): the bridge refuses it by path instead of exit 3."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(setting)
+    rc, err = run("validate", str(spec))
+    assert rc == 2 and f"{path}: contains a NUL character" in err, err

@@ -7,6 +7,8 @@
 let
   inherit (builtins)
     attrNames
+    attrValues
+    concatLists
     concatMap
     elemAt
     genList
@@ -14,6 +16,7 @@ let
     isList
     isString
     length
+    mapAttrs
     stringLength
     ;
   inherit (import ./prelude.nix) optional;
@@ -23,6 +26,10 @@ let
   maxString = 4096;
   # Entries in one list or attribute set (extraArgs, environment, gpus, ...).
   maxEntries = 1024;
+
+  # f name value for every attribute, concatenated; by value, not by looking the name up again (a name
+  # with a NUL character, which JSON allows and Nix strings cannot hold, would not be found).
+  eachAttr = f: attrs: concatLists (attrValues (mapAttrs f attrs));
 
   tooLong = path: what: s: {
     inherit path;
@@ -49,9 +56,9 @@ let
       if length keys > maxEntries then
         [ (tooMany path (length keys)) ]
       else
-        concatMap (
-          k: if stringLength k > maxString then [ (tooLong path "a key" k) ] else value "${path}.${segment k}" v.${k}
-        ) keys
+        eachAttr (
+          k: x: if stringLength k > maxString then [ (tooLong path "a key" k) ] else value "${path}.${segment k}" x
+        ) v
     else
       [ ];
 in
@@ -67,11 +74,11 @@ in
     if length names > maxEntries then
       [ (tooMany "instances" (length names)) ]
     else
-      concatMap (
-        name:
+      eachAttr (
+        name: inst:
         if stringLength name > maxString then
           [ (tooLong "instances" "an instance name" name) ]
         else
-          value "instances.${segment name}" instances.${name}
-      ) names;
+          value "instances.${segment name}" inst
+      ) instances;
 }

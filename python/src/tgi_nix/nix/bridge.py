@@ -119,7 +119,26 @@ def core_input(
     }
 
 
-def _eval_core(payload: dict[str, Any]) -> Any:
+def _nul_paths(value: Any, path: str) -> list[str]:
+    """Where `value` holds a NUL character (in a string or a key): Nix strings cannot hold one, so such
+    a value never reaches the core (it would be cut short there, or its attribute not found)."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        found: list[str] = []
+        for key, item in value.items():
+            shown = key if key.isidentifier() and "\x00" not in key else json.dumps(key)
+            found += [f"{path}.{shown}"] if "\x00" in key else _nul_paths(item, f"{path}.{shown}")
+        return found
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _nul_paths(item, f"{path}[{i}]")]
+    return []
+
+
+def _eval_core(payload: dict[str, Any], source: str = "spec") -> Any:
+    nul = _nul_paths(payload.get("instances", {}), "instances")
+    if nul:
+        raise SpecError(f"{source} is invalid:\n" + "\n".join(f"{p}: contains a NUL character (\\u0000); remove it" for p in nul))
     with tempfile.TemporaryDirectory(prefix="tgi-nix-") as tmp:
         input_file = Path(tmp) / "instances.json"
         input_file.write_text(json.dumps(payload))
@@ -137,7 +156,7 @@ def invalid(source: str, errors: list[Finding]) -> SpecError:
 def check(spec: Spec, source: str = "spec") -> list[Finding]:
     """The core's rules (core/rules.nix, core/guarantees.nix) on the spec: raises SpecError listing
     every finding as `instances.<name>.<option>: message`; returns the warnings."""
-    result = Check.model_validate(_eval_core({**core_input(spec), "checkOnly": True}))
+    result = Check.model_validate(_eval_core({**core_input(spec), "checkOnly": True}, source))
     if result.errors:
         raise invalid(source, result.errors)
     return result.warnings
@@ -154,7 +173,7 @@ def evaluate(
     """Evaluate the core for every instance in one `nix-instantiate --eval --strict --json` call;
     a spec that breaks a rule raises SpecError, as `check` does. `systemd_version`: the major
     version of the systemd the units will run on (None: a current one, as on NixOS)."""
-    raw = _eval_core(core_input(spec, podman, shell, scripts_dir, systemd_version))
+    raw = _eval_core(core_input(spec, podman, shell, scripts_dir, systemd_version), source)
     # Findings first: the facts of a spec that breaks a rule need not fit the model.
     errors = Check.model_validate({"errors": raw["errors"], "warnings": raw["warnings"]}).errors
     if errors:
