@@ -24,4 +24,10 @@ def mock_cmd(launcher_args: tuple[str, ...]) -> int:
 
     # In its image the mock caches under /data like TGI; on a workstation keep it in the user's cache.
     os.environ.setdefault("HF_HOME", str(Path.home() / ".cache" / "tgi-nix" / "mock-hf-home"))
-    return mock_main(list(launcher_args))
+    args = list(launcher_args)
+    # On a workstation the mock answers on loopback, as the product's instances do (listenAddress
+    # 127.0.0.1); TGI's launcher (and the mock images, which run `python3 -m tgi_nix_mock`) default to
+    # 0.0.0.0 inside a container. An explicit --hostname chooses.
+    if not any(a == "--hostname" or a.startswith("--hostname=") for a in args) and "--help" not in args:
+        args = ["--hostname", "127.0.0.1", *args]
+    return mock_main(args)

@@ -142,12 +142,14 @@ def build_arg_parser(environ: Mapping[str, str] | None = None) -> argparse.Argum
     for flag in LAUNCHER_FLAGS:
         names = [f"--{flag.long}"] + ([flag.short] if flag.short else [])
         raw = env.get(flag.env_name)
+        described = f"as TGI's launcher flag (env {flag.env_name})"
         if flag.kind == "flag":
             parser.add_argument(
                 *names,
                 dest=flag.dest,
                 action="store_true",
                 default=_truthy(raw) if raw is not None else False,
+                help=described,
             )
             continue
         default = raw if raw is not None else flag.default
@@ -160,6 +162,7 @@ def build_arg_parser(environ: Mapping[str, str] | None = None) -> argparse.Argum
             choices=flag.choices,
             required=required,
             metavar=flag.dest.upper(),
+            help=described + (f"; default {flag.default}" if flag.default is not None else ""),
         )
     return parser
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
+import sys
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -29,6 +30,14 @@ class Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.app, self.metrics_only = app, metrics_only
         super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (reset, closed mid-answer) is one line on stderr, not a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            sys.stderr.write(f"client {client_address[0]} closed the connection: {type(exc).__name__}\n")
+            return
+        super().handle_error(request, client_address)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind() calls socket.getfqdn(), a reverse DNS lookup that can hang offline.
