@@ -1,0 +1,311 @@
+"""Mutation score of the Nix core: named textual mutations, each applied to a temporary copy of
+modules/huggingface-tgi (TGI_NIX_ROOT points the tests at it), then the fast non-VM tests that
+should catch it. Prints caught/survived and lists the survivors. Not in CI (minutes).
+
+    .venv/bin/python benchmarks/mutation_score.py [--list] [-k SUBSTRING] [--jobs N]
+    .venv/bin/python benchmarks/mutation_score.py --python [--only src/tgi_nix/generate/validate.py ...]
+
+--python runs mutmut (pip install mutmut into .venv) over the Python product code instead, in a copy
+of the checkout (mutmut writes mutants/ beside the sources): spec/, the nix bridge, validate, doctor
+and probe by default, with the non-VM tests that exercise them. Slow: about 2 mutants/s on 2 cores.
+
+Mutations: every sandboxing directive in core/hardening.nix (dropped, and a boolean flipped), every
+container hardening flag, the CAP_NET_BIND_SERVICE condition, the health-on-failure action, the
+firewall ports, every rule in core/rules.nix (disabled), the instance-name and cross-instance
+rules, and each finding group of core/guarantees.nix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# A copy taken once at the start: the checkout may change while this runs.
+_PRISTINE = tempfile.TemporaryDirectory(prefix="tgi-nix-mutation-base-")
+MODULE = Path(_PRISTINE.name) / "huggingface-tgi"
+shutil.copytree(REPO / "modules" / "huggingface-tgi", MODULE, symlinks=True)
+PYTEST = REPO / ".venv" / "bin" / "pytest"
+TESTS = [
+    "tests/test_invariants.py",
+    "tests/test_core_rules.py",
+    "tests/test_core.py",
+    "tests/test_schema.py",
+    "tests/test_guarantees.py",
+    "tests/test_tgi_releases.py",
+]
+# test_guarantees' module verdicts evaluate real NixOS (nixos-eval) from the checkout, not the copy.
+SELECT = "not module_verdict"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str  # relative to modules/huggingface-tgi
+    edits: tuple[tuple[str, str], ...]  # (old, new), each old must occur exactly once
+
+
+def one(name: str, file: str, old: str, new: str) -> Mutation:
+    return Mutation(name, file, ((old, new),))
+
+
+def hardening_mutations() -> list[Mutation]:
+    text = (MODULE / "core" / "hardening.nix").read_text()
+    found: list[Mutation] = []
+    block = "?"
+    offset = 0
+    for line in text.split("\n"):
+        # Anchored by everything before the line, so that a line repeated in another block
+        # (NoNewPrivileges = true;) is mutated in this block only.
+        prefix = text[:offset]
+        offset += len(line) + 1
+        head = re.match(r"^  (\w+) =", line)
+        if head:
+            block = head.group(1)
+        single = re.match(r"^ {4,6}([A-Z]\w+) = (.+);$", line)
+        if single:
+            key, value = single.groups()
+            found.append(one(f"hardening.{block}: drop {key}", "core/hardening.nix", prefix + line + "\n", prefix))
+            flipped = {"true": "false", "false": "true"}.get(value)
+            if flipped:
+                found.append(one(f"hardening.{block}: {key} = {flipped}", "core/hardening.nix", prefix + line,
+                                 prefix + line.replace(f"= {value};", f"= {flipped};")))
+    for flag in re.findall(r'^    "(--[^"]+)"$', text.split("container = [")[1].split("];")[0], re.M):
+        found.append(one(f"container flag: drop {flag}", "core/hardening.nix", f'    "{flag}"\n', ""))
+    for path in ("/var/lib/containers", "/run", "/var/tmp", "-/etc/containers/networks"):
+        old = f'        "{path}"\n'
+        if text.count(old) == 1:
+            found.append(one(f"hardening.rootful: ReadWritePaths drops {path}", "core/hardening.nix", old, ""))
+    found += [
+        one("hardening.rootful: never CAP_NET_BIND_SERVICE", "core/hardening.nix",
+            '++ optional (port < 1024) "CAP_NET_BIND_SERVICE"', ""),
+        one("hardening.rootful: CAP_NET_BIND_SERVICE always", "core/hardening.nix",
+            "optional (port < 1024)", "optional true"),
+        one("hardening.rootful: CAP_NET_BIND_SERVICE below 80 only", "core/hardening.nix",
+            "optional (port < 1024)", "optional (port < 80)"),
+        one("hardening.rootful: CAP_SYS_MODULE added", "core/hardening.nix",
+            'CAP_SYS_ADMIN CAP_NET_ADMIN', 'CAP_SYS_MODULE CAP_SYS_ADMIN CAP_NET_ADMIN'),
+        one("hardening.rootful: GPU devices always", "core/hardening.nix",
+            "DeviceAllow = optionals gpu nvidiaDevices;", "DeviceAllow = nvidiaDevices;"),
+        one("hardening.rootless: GPU devices never", "core/hardening.nix",
+            '[ "/dev/net/tun rw" ] ++ optionals gpu nvidiaDevices', '[ "/dev/net/tun rw" ]'),
+        one("hardening.rootless: no /dev/net/tun", "core/hardening.nix",
+            '[ "/dev/net/tun rw" ] ++ optionals gpu nvidiaDevices', "optionals gpu nvidiaDevices"),
+        one("hardening.rootless: capabilities kept", "core/hardening.nix",
+            'CapabilityBoundingSet = "";', 'CapabilityBoundingSet = "CAP_SYS_ADMIN";'),
+        one("hardening.common: SystemCallFilter drops @raw-io", "core/hardening.nix", " @raw-io", ""),
+        one("hardening.common: AF_PACKET allowed", "core/hardening.nix", "AF_INET6 AF_NETLINK\"", "AF_INET6 AF_NETLINK AF_PACKET\""),
+        one("hardening.rootful: cache dir not writable", "core/hardening.nix",
+            "        cacheDir\n      ];\n      ProtectHome = true;", "      ];\n      ProtectHome = true;"),
+    ]
+    return found
+
+
+def rule_mutations() -> list[Mutation]:
+    text = (MODULE / "core" / "rules.nix").read_text()
+    helper = "  rule = option: message: { inherit option message; };\n"
+    off = helper + "  ruleOff = option: message: { inherit option; message = null; };\n"
+    found = []
+    for section, body in (("rule", text.split("warnings =")[0]), ("warning", "warnings =" + text.split("warnings =")[1])):
+        for option in re.findall(r'\(rule "(\w+)" \(', body):
+            old = f'(rule "{option}" ('
+            # the same option may have a rule and a warning: mutate the occurrence in this section
+            start = text.index(body) if section == "rule" else text.index("warnings =")
+            index = text.index(old, start)
+            prefix = text[:index]
+            found.append(Mutation(
+                f"rules.{section}: {option} disabled", "core/rules.nix",
+                ((prefix + old, prefix + f'(ruleOff "{option}" ('), (helper, off)),
+            ))
+    found += [
+        one("rules: instance name rule disabled", "core/rules.nix",
+            "optional (match instanceNameRe name == null)", "optional false"),
+        one("rules: duplicate ports allowed", "core/rules.nix", 'clashes "port" (i: i.port)', 'clashes "port" (i: null)'),
+        one("rules: duplicate users allowed", "core/rules.nix", 'clashes "user" (i: i.user)', 'clashes "user" (i: null)'),
+        one("rules: duplicate uids allowed", "core/rules.nix", 'clashes "uid" (i: i.uid)', 'clashes "uid" (i: null)'),
+        one("rules: store paths allowed for secrets", "core/rules.nix",
+            "else if !allowStore && (value", "else if false && (value"),
+        one("rules: relative paths allowed", "core/rules.nix",
+            'if !hasPrefix "/" value then', "if false then"),
+        one("rules: secret names not recognised", "core/rules.nix",
+            'match "(.*_)?(TOKEN|SECRET|PASSWORD|API_KEY)" (upper n) != null', "false"),
+    ]
+    return found
+
+
+def guarantee_mutations() -> list[Mutation]:
+    final = "filter (f: f != null) (launcherFindings ++ podmanFindings ++ envFindings) ++ secretFindings"
+    found = [
+        one(f"guarantees: {group} dropped", "core/guarantees.nix", final,
+            final.replace(f" ++ {group}", "").replace(f"({group} ++ ", "("))
+        for group in ("launcherFindings", "podmanFindings", "envFindings", "secretFindings")
+    ]
+    found += [
+        one("guarantees: unsafe podman flags always allowed", "core/guarantees.nix",
+            "else if unsafe != null && !inst.allowUnsafePodmanArgs then", "else if false then"),
+        one("guarantees: managed podman flags allowed", "core/guarantees.nix",
+            "else if managed != null then", "else if false then"),
+        one("guarantees: managed env allowed", "core/guarantees.nix",
+            "else if managedEnv ? ${key} then", "else if false then"),
+        one("guarantees: secret env names allowed", "core/guarantees.nix",
+            "if rules.isSecretName key then", "if false then"),
+    ]
+    return found
+
+
+def other_mutations() -> list[Mutation]:
+    return [
+        one("podman: health-on-failure none", "core/podman.nix", 'onFailure = "kill";', 'onFailure = "none";'),
+        one("network: firewall ports dropped", "core/network.nix",
+            "firewallPorts = if openFirewall then [ port ] else [ ];", "firewallPorts = [ ];"),
+        one("network: firewall always open", "core/network.nix",
+            "firewallPorts = if openFirewall then [ port ] else [ ];", "firewallPorts = [ port ];"),
+        one("core: host firewall ports dropped", "core/default.nix",
+            "firewallPorts = unique (concatMap (f: f.network.firewallPorts) all);", "firewallPorts = [ ];"),
+    ]
+
+
+def mutations() -> list[Mutation]:
+    return hardening_mutations() + rule_mutations() + guarantee_mutations() + other_mutations()
+
+
+def apply(root: Path, mutation: Mutation) -> None:
+    path = root / "modules" / "huggingface-tgi" / mutation.file
+    text = path.read_text()
+    for old, new in mutation.edits:
+        count = text.count(old)
+        if count != 1:
+            raise SystemExit(f"mutation {mutation.name!r}: {old[-80:]!r} occurs {count} times in {mutation.file}")
+        text = text.replace(old, new)
+    path.write_text(text)
+
+
+def run(mutation: Mutation) -> tuple[Mutation, bool, float, str]:
+    with tempfile.TemporaryDirectory(prefix="tgi-nix-mutant-") as tmp:
+        root = Path(tmp)
+        shutil.copytree(MODULE, root / "modules" / "huggingface-tgi", symlinks=True)
+        shutil.copy(REPO / "flake.nix", root / "flake.nix")
+        apply(root, mutation)
+        start = time.monotonic()
+        proc = subprocess.run(
+            [str(PYTEST), "-q", "-x", "-p", "no:cacheprovider", "-k", SELECT, *TESTS],
+            cwd=REPO / "python", capture_output=True, text=True, check=False,
+            env={**os.environ, "TGI_NIX_ROOT": str(root)},
+        )
+        failed = [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+        return mutation, proc.returncode != 0, time.monotonic() - start, (failed or [""])[0]
+
+
+PY_ONLY = [
+    "src/tgi_nix/spec/*",
+    "src/tgi_nix/nix/bridge.py",
+    "src/tgi_nix/generate/validate.py",
+    "src/tgi_nix/ops/doctor.py",
+    "src/tgi_nix/ops/probe.py",
+]
+PY_TESTS = [
+    "tests/test_schema.py",
+    "tests/test_core_rules.py",
+    "tests/test_failure_paths.py",
+    "tests/test_scenarios_static.py",
+    "tests/test_doctor.py",
+    "tests/test_probe.py",
+    "tests/test_core.py",
+    "tests/test_cli.py",
+]
+
+
+def run_mutmut(only: list[str], jobs: int) -> int:
+    mutmut = REPO / ".venv" / "bin" / "mutmut"
+    if not mutmut.exists():
+        raise SystemExit("mutmut is not installed: .venv/bin/pip install mutmut")
+    with tempfile.TemporaryDirectory(prefix="tgi-nix-mutmut-") as tmp:
+        root = Path(tmp)
+        ignore = shutil.ignore_patterns(".venv", ".git", "mutants", "__pycache__", ".mypy_cache", ".ruff_cache")
+        shutil.copytree(REPO, root, symlinks=True, ignore=ignore, dirs_exist_ok=True)
+        python = root / "python"
+        # mutmut runs the tests from python/mutants/, whose parents[2] the tests take for the checkout.
+        for name in ("examples", "modules", "docs", "flake.nix", "nixos-tests", "pkgs", "scripts", "benchmarks"):
+            (python / name).symlink_to(f"../{name}")
+        (python / "setup.cfg").write_text(
+            "[mutmut]\nsource_paths = src/tgi_nix/\n"
+            + "only_mutate =\n" + "".join(f"    {p}\n" for p in only)
+            + "pytest_add_cli_args = -p no:cacheprovider -q -m 'not vm' -k 'not module_verdict'\n"
+            + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in PY_TESTS)
+        )
+        env = {**os.environ, "TGI_NIX_ROOT": str(root)}
+        started = time.monotonic()
+        subprocess.run([str(mutmut), "run", "--max-children", str(jobs)], cwd=python, env=env,
+                       stdout=subprocess.DEVNULL, check=False)
+        subprocess.run([str(mutmut), "export-cicd-stats"], cwd=python, env=env, capture_output=True, check=True)
+        stats = json.loads((python / "mutants" / "mutmut-cicd-stats.json").read_text())
+        results = subprocess.run([str(mutmut), "results"], cwd=python, env=env, capture_output=True, text=True,
+                                 check=False).stdout
+    by_function: dict[str, int] = {}
+    for line in results.splitlines():
+        if line.strip().endswith(": survived"):
+            function = re.sub(r"__mutmut_\d+$", "", line.strip().rsplit(":", 1)[0])
+            by_function[function] = by_function.get(function, 0) + 1
+    total = stats["total"] - stats["skipped"]
+    print(f"Python mutations ({', '.join(only)}): {stats['killed']}/{total} killed "
+          f"({100 * stats['killed'] / max(total, 1):.1f} %), {stats['survived']} survived, "
+          f"{stats['no_tests']} without tests, {stats['timeout']} timed out; {time.monotonic() - started:.0f} s")
+    for function, count in sorted(by_function.items(), key=lambda kv: -kv[1]):
+        print(f"  {count:4d} survivors in {function}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("-k", default="", help="only mutations whose name contains this")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--python", action="store_true", help="run mutmut over the Python code instead")
+    parser.add_argument("--only", nargs="+", default=PY_ONLY, help="with --python: files (globs) to mutate")
+    args = parser.parse_args()
+    if args.python:
+        return run_mutmut(args.only, args.jobs)
+    chosen = [m for m in mutations() if args.k in m.name]
+    if args.list:
+        print("\n".join(m.name for m in chosen))
+        return 0
+    # Every mutation must apply to the code as it is (a stale one would count as caught).
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(MODULE, Path(tmp) / "modules" / "huggingface-tgi", symlinks=True)
+        for m in chosen:
+            base = Path(tmp) / "modules" / "huggingface-tgi" / m.file
+            saved = base.read_text()
+            apply(Path(tmp), m)
+            base.write_text(saved)
+    # The unmutated copy must pass, or every mutation would count as caught.
+    _, failed, seconds, first = run(Mutation("baseline", "core/hardening.nix", ()))
+    if failed:
+        raise SystemExit(f"the unmutated core fails the tests ({first}); fix that first")
+    print(f"baseline passes in {seconds:.1f}s", flush=True)
+    survivors: list[str] = []
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for mutation, caught, seconds, first in pool.map(run, chosen):
+            print(f"{'caught  ' if caught else 'SURVIVED'} {seconds:5.1f}s {mutation.name}"
+                  + (f"  <- {first}" if caught and first else ""), flush=True)
+            if not caught:
+                survivors.append(mutation.name)
+    total = len(chosen)
+    print(f"\nNix core mutations: {total - len(survivors)}/{total} caught, {len(survivors)} survived "
+          f"(tests: {' '.join(TESTS)} -k {SELECT!r})")
+    for name in survivors:
+        print(f"  survivor: {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
