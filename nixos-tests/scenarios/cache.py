@@ -18,7 +18,7 @@ with subtest("systemctl restart does not download again"):
     machine.succeed("systemctl restart huggingface-tgi-cached.service")
     machine.wait_until_succeeds("curl -fsS http://127.0.0.1:8080/health", timeout=300)
     assert downloads() == 1
-    machine.succeed("journalctl -u huggingface-tgi-cached.service --no-pager | grep -q 'found in cache'")
+    machine.succeed("journalctl -u huggingface-tgi-cached.service --no-pager | grep -c 'found in cache'")
 
 with subtest("a reboot does not download again"):
     machine.shutdown()

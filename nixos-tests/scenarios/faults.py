@@ -55,7 +55,7 @@ with subtest("a port already taken fails the unit with a message naming the port
     machine.succeed("systemd-run --unit=port-squatter python3 -m http.server 8080 --bind 127.0.0.1")
     machine.wait_for_open_port(8080)
     machine.fail(f"systemctl start {unit}")
-    machine.succeed(f"journalctl -u {unit} --no-pager | grep -E 'address already in use|8080' | grep -q 8080")
+    machine.succeed(f"journalctl -u {unit} --no-pager | grep -E 'address already in use|8080' | grep -c 8080")
     machine.succeed("systemctl stop port-squatter.service")
     machine.succeed(f"systemctl reset-failed {unit}; systemctl start {unit}")
     machine.wait_for_unit(unit, timeout=600)

@@ -171,7 +171,7 @@ def test_mock_image_runs_under_podman(machine: Machine) -> None:
         )
         machine.wait_until_succeeds("curl -fsS http://127.0.0.1:8080/health", timeout=60)
         machine.succeed("podman exec mock curl -fsS http://127.0.0.1:80/health")
-        machine.wait_until_succeeds("podman logs mock 2>&1 | grep -q 'Starting Webserver'", timeout=30)
+        machine.wait_until_succeeds("podman logs mock 2>&1 | grep -c 'Starting Webserver'", timeout=30)
     with subtest("tagged with the real name it runs with --pull=never"):
         tag_mock_image(machine, "ghcr.io/huggingface/text-generation-inference:3.3.7")
         machine.succeed(
@@ -189,7 +189,7 @@ def test_install_units(machine: Machine, tmp_path: Path) -> None:
     )
     (tmp_path / "tmpfiles.d" / "demo.conf").write_text("d /run/demo 0750 root root -\n")
     assert install_units(machine, tmp_path) == ["demo.service"]
-    machine.succeed("stat -c %a /run/demo | grep -qx 750", "systemctl start demo.service")
+    machine.succeed("stat -c %a /run/demo | grep -cx 750", "systemctl start demo.service")
     machine.wait_for_unit("demo.service", timeout=30)
     assert machine.succeed("cat /run/demo/out") == "ok\n"
 
@@ -239,7 +239,7 @@ def test_sdnotify_healthy_unit_is_active_only_when_healthy(machine: Machine, tmp
     machine.succeed("systemctl start --no-block hc.service")
     # --load-delay 20: /health answers 503 for 20 s after the server starts; the unit must wait for it.
     machine.wait_until_succeeds(
-        "curl -s -m 2 -o /dev/null -w '%{http_code}' localhost:8090/health | grep -qx 503"
+        "curl -s -m 2 -o /dev/null -w '%{http_code}' localhost:8090/health | grep -cx 503"
     )
     assert machine.succeed("systemctl is-active hc.service || true").strip() == "activating"
     machine.wait_for_unit("hc.service", timeout=180)
