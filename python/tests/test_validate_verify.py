@@ -68,3 +68,20 @@ def test_quiet_still_prints_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     spec.write_text('[instances.a]\nmodel = "org/m"\nport = 0\n')
     assert main(["validate", "-q", str(spec)]) == 2
     assert "instances.a.port" in capsys.readouterr().err
+
+
+def test_the_unit_key_table_names_real_keys_and_options(tmp_path: Path) -> None:
+    """core/unit-keys.nix maps unit keys to options: every option exists, and every key is one the
+    rendered units of the examples use (a renamed key or option would silently stop the mapping)."""
+    from tgi_nix.generate.validate import _unit_key_options
+    from tgi_nix.spec.loader import INSTANCE_KEYS
+
+    table = _unit_key_options()
+    assert {option for options in table.values() for option in options} <= set(INSTANCE_KEYS)
+    used: set[str] = set()
+    for example in sorted(EXAMPLES.glob("*.toml")):
+        out = tmp_path / example.stem
+        assert main(["render-units", str(example), "-o", str(out)]) == 0
+        for unit in (out / "systemd").glob("*.service"):
+            used |= {line.split("=", 1)[0] for line in unit.read_text().splitlines() if "=" in line}
+    assert set(table) <= used, set(table) - used

@@ -28,11 +28,9 @@
   ];
   ExecStopPost = [ "startTimeout" ];
   Environment = [ "environment" ];
-  EnvironmentFile = [ "environmentFile" ];
   User = [ "user" ];
   Group = [ "user" ];
   ReadWritePaths = [ "cacheDir" ];
-  ReadOnlyPaths = [ "environmentFile" ];
   DeviceAllow = [
     "gpus"
     "cdiDevices"
