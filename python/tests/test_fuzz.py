@@ -192,7 +192,7 @@ def _destination(kind: str, work: Path) -> Path:
     elif kind == "symlink-loop":
         target.symlink_to("dest")
     elif kind == "dangling":
-        target.symlink_to("/nonexistent/tgi-nix-fuzz")
+        target.symlink_to(work / "gone" / "dest")  # its directory must not be created
     elif kind == "missing-parent":
         return work / "a" / "b" / "dest"
     elif kind in ("immutable-dir", "read-only-dir"):

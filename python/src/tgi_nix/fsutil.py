@@ -68,6 +68,9 @@ def output_target(path: Path, force: bool = False, known: bool = False) -> tuple
     try:
         st = target.stat()
     except FileNotFoundError:
+        if target != path and not target.parent.is_dir():
+            # Writing through a dangling link creates its target file, never directories elsewhere.
+            raise OutputError(f"{path} is a symlink to {target}, whose directory does not exist") from None
         return target, None
     except OSError as err:
         reason = "symlink loop" if err.errno == errno.ELOOP else _reason(err)
