@@ -42,6 +42,10 @@ let
 
   enabled = filterAttrs (_: inst: inst.enable) cfg.instances;
 
+  # Users only for a configuration without findings: an invalid one (user = "root", say) would
+  # otherwise clash with NixOS's own definitions before the assertions could name the option.
+  usersToCreate = if evaluated.errors == [ ] then evaluated.users else { };
+
   # The core's findings name paths below services.huggingface-tgi (instances.<name>.<option>).
   describe = finding: "services.huggingface-tgi.${finding.path}: ${finding.message}";
 in
@@ -135,8 +139,8 @@ in
         autoSubUidGidRange = true;
         linger = true;
         description = "Rootless podman for Hugging Face TGI";
-      }) evaluated.users;
-      users.groups = mapAttrs (_: u: { gid = u.uid; }) evaluated.users;
+      }) usersToCreate;
+      users.groups = mapAttrs (_: u: { gid = u.uid; }) usersToCreate;
 
       systemd.tmpfiles.rules = evaluated.tmpfilesRules;
 
