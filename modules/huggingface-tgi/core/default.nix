@@ -8,7 +8,7 @@
 #   prelude.nix     builtins helpers          systemd.nix     Exec quoting, unit text, time spans
 #   network.nix     addresses, publishing     image.nix       image references
 #   hardening.nix   sandbox per unit kind     podman.nix      health check, tagged argv, image fetch
-#   units.nix       one instance -> facts and units
+#   units.nix       one instance -> facts and units   restart.nix   restart/retry per target systemd
 #   rules.nix       option value rules        guarantees.nix  checks on the final argv and unit text
 #
 # Input instances are complete option sets (every option present, `null` where unset), exactly

@@ -33,6 +33,23 @@ in
 rec {
   inherit health words;
 
+  # podman's sizes (--shm-size: a number with b, k, m or g, powers of 1024) in bytes; null when
+  # the text is none (rules.nix reports that).
+  sizeBytes =
+    size:
+    let
+      m = builtins.match "([1-9][0-9]{0,11})([bkmgBKMG]?)" size;
+      factor = {
+        "" = 1;
+        b = 1;
+        k = 1024;
+        m = 1048576;
+        g = 1073741824;
+      };
+      unit = builtins.replaceStrings [ "B" "K" "M" "G" ] [ "b" "k" "m" "g" ] (builtins.elemAt m 1);
+    in
+    if m == null then null else builtins.fromJSON (builtins.elemAt m 0) * factor.${unit};
+
   # The TGI launcher's tagged argv; containerPort: where it listens inside the container (80
   # under podman, network.kubernetesContainerPort in a pod).
   launcher =

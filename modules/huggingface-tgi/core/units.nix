@@ -21,51 +21,7 @@ let
   # NixOS's hardware.nvidia-container-toolkit writes /run/cdi/nvidia-container-toolkit.json here.
   nvidiaCdiGenerator = "nvidia-container-toolkit-cdi-generator.service";
 
-  # The main unit's restart policy for the target's systemd (null: current, as on NixOS).
-  # systemd >= 254 backs off: 2 s, then 5, 15, 40, 110 s up to 5 min (RestartSteps=5 between
-  # RestartSec= and RestartMaxDelaySec=), and 10 failed starts (about 23 min of back-off when the
-  # container fails at once) leave the unit failed. Older systemd ignores both keys (only a
-  # warning in the journal), which silently turned the back-off into a fixed 2 s and made 10
-  # starts a 20-second burst. There, a fixed 1 min between restarts with 24 starts per 6 h gives
-  # up after about the same 23 min of immediate failures, and a short burst of crashes (a GPU
-  # reset, a registry hiccup) costs a minute each instead of failing the unit.
-  restartBackoffSince = 254;
-  restartPolicy =
-    systemdVersion:
-    if systemdVersion == null || systemdVersion >= restartBackoffSince then
-      {
-        unit = {
-          StartLimitIntervalSec = "6h";
-          StartLimitBurst = 10;
-        };
-        service = {
-          RestartSec = "2s";
-          RestartSteps = 5;
-          RestartMaxDelaySec = "5min";
-        };
-        note = null;
-      }
-    else
-      {
-        unit = {
-          StartLimitIntervalSec = "6h";
-          StartLimitBurst = 24;
-        };
-        service = {
-          RestartSec = "1min";
-        };
-        note = "rendered for systemd ${toString systemdVersion}: RestartSteps= and RestartMaxDelaySec= (the 2 s to 5 min restart back-off) need systemd >= ${toString restartBackoffSince}; the main units restart every 1 min instead, at most 24 starts in 6 h (StartLimitBurst=24 instead of 10)";
-      };
-
-  # The image unit: a pull that fails (a wrong tag, a registry that refuses) is retried every
-  # 30 s, at most 10 starts per hour; then the unit stays failed (start-limit-hit) and so does the
-  # main unit that requires it, with failure-report.sh's line naming the image, instead of
-  # retrying forever.
-  imageRetry = {
-    RestartSec = "30s";
-    StartLimitIntervalSec = "1h";
-    StartLimitBurst = 10;
-  };
+  inherit (import ./restart.nix) restartPolicy imageRetry;
 
 in
 {
@@ -116,21 +72,7 @@ in
       localModel = builtins.match "/.*" inst.model != null;
       # How long podman waits for TGI after SIGTERM (TGI's own graceful termination is 90 s).
       stopTimeoutSec = 90;
-      # shmSize in bytes (podman's units b, k, m, g are powers of 1024); null when invalid.
-      shmSizeBytes =
-        let
-          m = builtins.match "([1-9][0-9]{0,11})([bkmgBKMG]?)" inst.shmSize;
-          unit = if m == null then null else builtins.elemAt m 1;
-          factor = {
-            "" = 1;
-            b = 1;
-            k = 1024;
-            m = 1048576;
-            g = 1073741824;
-          };
-          lower = { B = "b"; K = "k"; M = "m"; G = "g"; };
-        in
-        if m == null then null else builtins.fromJSON (builtins.elemAt m 0) * factor.${lower.${unit} or unit};
+      shmSizeBytes = podmanArgv.sizeBytes inst.shmSize;
 
       # Rootless: podman runs as `user`, with its storage in `home` and its runtime state (and the
       # systemd user manager that runs the health-check timers) under /run/user/<uid>.
