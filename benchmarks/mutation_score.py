@@ -116,17 +116,19 @@ def rule_mutations() -> list[Mutation]:
     helper = "  rule = option: message: { inherit option message; };\n"
     off = helper + "  ruleOff = option: message: { inherit option; message = null; };\n"
     found = []
-    for section, body in (("rule", text.split("warnings =")[0]), ("warning", "warnings =" + text.split("warnings =")[1])):
-        for option in re.findall(r'\(rule "(\w+)" \(', body):
-            old = f'(rule "{option}" ('
-            # the same option may have a rule and a warning: mutate the occurrence in this section
-            start = text.index(body) if section == "rule" else text.index("warnings =")
-            index = text.index(old, start)
-            prefix = text[:index]
-            found.append(Mutation(
-                f"rules.{section}: {option} disabled", "core/rules.nix",
-                ((prefix + old, prefix + f'(ruleOff "{option}" ('), (helper, off)),
-            ))
+    warnings_at = text.index("warnings =")
+    seen: dict[str, int] = {}
+    for match in re.finditer(r'\(rule "(\w+)" \(', text):
+        option = match.group(1)
+        section = "warning" if match.start() > warnings_at else "rule"
+        seen[f"{section}.{option}"] = seen.get(f"{section}.{option}", 0) + 1
+        nth = seen[f"{section}.{option}"]
+        # Anchored at this occurrence (an option may have several rules or warnings).
+        prefix = text[: match.start()]
+        found.append(Mutation(
+            f"rules.{section}: {option} disabled" + (f" (#{nth})" if nth > 1 else ""), "core/rules.nix",
+            ((prefix + match.group(0), prefix + f'(ruleOff "{option}" ('), (helper, off)),
+        ))
     found += [
         one("rules: instance name rule disabled", "core/rules.nix",
             "optional (match instanceNameRe name == null)", "optional false"),
