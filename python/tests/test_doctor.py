@@ -85,7 +85,8 @@ def check(root: Path) -> Check:
             return free
 
         host = Host(root=root, run=runner or FakeRunner(), disk_free=disk_free, root_uid=os.getuid())
-        return run_checks(spec, evaluate(spec).instances, host)
+        core = evaluate(spec)
+        return run_checks(spec, core.instances, host, core.warnings)
 
     return _check
 
@@ -102,6 +103,18 @@ def test_healthy_host_is_all_ok(check: Check) -> None:
     assert [f for f in findings if f.level != "ok"] == []
     assert "podman 5.4.2" in only(findings, "podman").message
     assert "nvidia.com/gpu=all declared in /etc/cdi" in only(findings, "cdi").message
+
+
+def test_the_cores_spec_warnings_are_shown(check: Check) -> None:
+    # TGI never released 2.5.1; Llama 4 needs >= 3.2.2: validate, the module and doctor say the same.
+    findings = check({"scout": instance(model="meta-llama/Llama-4-Scout-17B-16E-Instruct",
+                                        image="ghcr.io/huggingface/text-generation-inference:2.5.1")})
+    spec = [f for f in findings if f.check == "spec"]
+    assert spec and all(f.level == "warn" and f.subject == "scout" for f in spec), spec
+    assert any("2.5.1" in f.message and "never released" in f.message for f in spec), spec
+    (unreleased,) = [f for f in spec if "never released" in f.message]
+    assert unreleased.fix == "review instances.scout.image in the spec"
+    assert [f for f in check() if f.check == "spec"] == []
 
 
 @pytest.mark.parametrize(

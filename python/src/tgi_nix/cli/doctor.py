@@ -24,7 +24,10 @@ def doctor_cmd(spec: Path, root: Path, as_json: bool) -> None:
     from ..spec.loader import load_spec
 
     parsed = load_spec(spec)
-    findings = doctor.run_checks(parsed, evaluate(parsed).instances, doctor.Host(root=root, run=doctor.run_command))
+    core = evaluate(parsed, source=str(spec))
+    findings = doctor.run_checks(
+        parsed, core.instances, doctor.Host(root=root, run=doctor.run_command), core.warnings
+    )
     failed = [f for f in findings if f.level == "fail"]
     if as_json:
         click.echo(json.dumps({"ok": not failed, "findings": [asdict(f) for f in findings]}, indent=2))

@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..nix.bridge import user_podman_argv
+from ..nix.facts import Finding as CoreFinding
 from ..nix.facts import InstanceFacts
 from ..spec.models import known_model_size_gb
 from ..spec.schema import Instance, Spec
@@ -450,7 +451,20 @@ def check_unit(host: Host, name: str, facts: InstanceFacts) -> Finding:
     return finding("warn", f"is {state}", f"systemctl start {unit}")
 
 
-def run_checks(spec: Spec, core_instances: Mapping[str, InstanceFacts], host: Host) -> list[Finding]:
+def spec_warnings(warnings: Sequence[CoreFinding]) -> list[Finding]:
+    """The core's warnings about the spec itself (an unreleased TGI tag, a model family the pinned
+    release cannot serve, shared GPUs, ...), as validate and the NixOS module show them."""
+    found: list[Finding] = []
+    for warning in warnings:
+        parts = warning.path.split(".")
+        subject = parts[1] if len(parts) > 1 else "spec"
+        found.append(Finding("warn", "spec", subject, warning.message, f"review {warning.path} in the spec"))
+    return found
+
+
+def run_checks(
+    spec: Spec, core_instances: Mapping[str, InstanceFacts], host: Host, warnings: Sequence[CoreFinding] = ()
+) -> list[Finding]:
     podman, podman_version = check_podman(host)
     enabled = dict(sorted(spec.enabled().items()))
     wanted: dict[str, list[str]] = {}
@@ -465,7 +479,7 @@ def run_checks(spec: Spec, core_instances: Mapping[str, InstanceFacts], host: Ho
         facts = core_instances[name]
         findings.append(check_port(host, name, facts, sockets))
         units.append(check_unit(host, name, facts))
-    return findings + _merge_alike(units)
+    return spec_warnings(warnings) + findings + _merge_alike(units)
 
 
 def _merge_alike(units: list[Finding]) -> list[Finding]:
