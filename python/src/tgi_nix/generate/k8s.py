@@ -138,8 +138,8 @@ def _env(inst: Instance, facts: InstanceFacts, options: K8sOptions) -> list[dict
     return env
 
 
-def cache_claim_name(name: str, options: K8sOptions) -> str:
-    return options.cache_claims.get(name, f"huggingface-tgi-{name}-cache")
+def cache_claim_name(facts: InstanceFacts, options: K8sOptions) -> str:
+    return options.cache_claims.get(facts.name, f"{facts.unit_name}-cache")
 
 
 def deployment(
@@ -198,7 +198,7 @@ def deployment(
             "terminationGracePeriodSeconds": facts.container.stop_timeout_sec,
             "containers": [container],
             "volumes": [
-                {"name": "cache", "persistentVolumeClaim": {"claimName": cache_claim_name(name, options)}},
+                {"name": "cache", "persistentVolumeClaim": {"claimName": cache_claim_name(facts, options)}},
                 {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": k8s_quantity(_shm_bytes(facts))}},
             ],
         }
@@ -248,7 +248,7 @@ def cache_claim(
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _metadata(cache_claim_name(name, options), _labels(name, facts), options),
+        "metadata": _metadata(cache_claim_name(facts, options), _labels(name, facts), options),
         "spec": spec,
     }
 
