@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-$PWD/.venv/bin/python}
 copy=$(mktemp -d "${TMPDIR:-/tmp}/tgi-nix-fileset.XXXXXX")
 trap 'rm -rf "$copy"' EXIT
+# readable by the unprivileged user some tests switch to, like a build directory
+chmod 0755 "$copy"
 mapfile -t paths < <("$python" -c 'import json; print("\n".join(json.load(open("pkgs/tgi-nix/fileset.json"))))')
 for p in "${paths[@]}"; do
   [ -e "$p" ] || { echo "fileset.json names $p, which does not exist" >&2; exit 1; }
