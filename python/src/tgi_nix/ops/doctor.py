@@ -255,19 +255,20 @@ def check_disks(host: Host, caches: Mapping[str, tuple[Instance, str]]) -> list[
         unknown = sorted({model for (model, _), gb in needs.items() if gb is None})
         models = ", ".join(sorted({model for model, _ in needs}))
         together = " together" if len(needs) > 1 else ""
+        need = "need" if len(needs) > 1 else "needs"
         fix = "free space there or set cacheDir to a larger disk"
         subject = ", ".join(names)
         if free_gb < needed_gb:
-            findings.append(Finding("fail", "disk", subject, f"{where}; {models} need {needed_gb:.1f} GB more{together}", fix))
+            findings.append(Finding("fail", "disk", subject, f"{where}; {models} {need} {needed_gb:.1f} GB more{together}", fix))
         elif unknown:
             known = f"; the others need {needed_gb:.1f} GB" if len(unknown) < len(needs) else ""
             findings.append(Finding("warn", "disk", subject, f"{where}; size of {', '.join(unknown)} unknown, cannot "
                                     f"tell whether it fits{known}", "check the model's size on the Hub"))
         elif free_gb < needed_gb * 1.2:
             findings.append(Finding("warn", "disk", subject,
-                                    f"{where}; {models} need {needed_gb:.1f} GB{together} (little headroom)", fix))
+                                    f"{where}; {models} {need} {needed_gb:.1f} GB{together} (little headroom)", fix))
         else:
-            findings.append(Finding("ok", "disk", subject, f"{where}; {models} need {needed_gb:.1f} GB more{together}"))
+            findings.append(Finding("ok", "disk", subject, f"{where}; {models} {need} {needed_gb:.1f} GB more{together}"))
     return findings
 
 
