@@ -17,6 +17,7 @@ import pytest
 from tgi_nix.testing.vm import (
     MOCK_IMAGE_REF,
     Machine,
+    MachineCrashed,
     MachineError,
     MachineTimeout,
     RequestedAssertionFailed,
@@ -216,6 +217,20 @@ def test_a_guest_dying_in_early_boot_is_booted_once_more(capsys: pytest.CaptureF
     assert "no root shell" in str(info.value)
     assert capsys.readouterr().err.count("the guest died while booting") == 1
     assert m.process is not None and m.process.poll() is not None
+
+
+def test_a_guest_dying_under_a_command_is_reported_and_the_next_command_boots_again() -> None:
+    # The CI failure mode this covers: QEMU went away mid-test and every later test of the module
+    # got a BrokenPipeError with no clue why. Now the error says how QEMU ended and shows the panic.
+    with Machine(name="dying") as m:
+        m.succeed("echo before > /root/mark; sync")
+        with pytest.raises(MachineCrashed) as info:
+            m.succeed("echo c > /proc/sysrq-trigger")
+        message = str(info.value)
+        assert "QEMU: exit status 0" in message  # panic=-1 + -no-reboot: QEMU exits by itself
+        assert "sysrq" in message.lower()  # the console's last words are in the error
+        assert not m.is_up()
+        assert m.succeed("cat /root/mark") == "before\n"  # booted again, same disk
 
 
 HEALTHY_UNIT = """[Service]

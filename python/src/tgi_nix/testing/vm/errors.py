@@ -24,6 +24,14 @@ class MachineError(VmError):
     """The machine misbehaved: QEMU died, the shell vanished, a boot never finished."""
 
 
+class MachineCrashed(MachineError):  # noqa: N818
+    """QEMU exited while a test was using the machine (the guest kernel panicked, or QEMU died).
+
+    Nothing a test asked for can cause this short of a kernel bug or the host killing QEMU; the
+    message carries QEMU's exit status and the last console lines. The VM tests rerun once on this
+    error only (python/tests/conftest.py), on a freshly booted machine."""
+
+
 class RequestedAssertionFailed(VmError):  # noqa: N818 - the NixOS test driver's name
     """A check a test script asked for failed (`succeed`, `fail`, `wait_for_unit`, ...)."""
 

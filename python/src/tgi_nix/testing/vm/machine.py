@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
-from .errors import MachineError, MachineTimeout, RequestedAssertionFailed, VmError, log
+from .errors import MachineCrashed, MachineError, MachineTimeout, RequestedAssertionFailed, VmError, log
 from .image import VmImage, ensure_image
 from .qemu import RunResult, Shell, console_tail, qemu_command, start_qemu
 from .verbs import MachineVerbs
@@ -245,6 +245,31 @@ class Machine(MachineVerbs):
         tail = "\n".join(console_tail(self.console_log, lines))
         return f"last console lines of {self.name} ({self.console_log}):\n{tail}"
 
+    def _crashed(self, message: str) -> NoReturn:
+        """QEMU went away under a running command: say how it ended, keep the console's last
+        words, and leave the machine stopped so that the next command boots it again."""
+        status = "still running"
+        if self.process is not None:
+            try:
+                rc = self.process.wait(timeout=10)
+                status = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
+            except subprocess.TimeoutExpired:
+                status = "not exiting; killed"
+                self.process.kill()
+                self.process.wait()
+        qemu_log = self.state_dir / "qemu.log"
+        try:
+            qemu_tail = _tail(qemu_log.read_bytes(), 2000) or "(empty)"
+        except OSError:
+            qemu_tail = "(missing)"
+        context = "\n".join(console_tail(self.console_log, CONTEXT_LINES))
+        self._stopped()
+        self.log(f"QEMU ended under a command ({status})")
+        raise MachineCrashed(
+            f"{self.name}: {message}\nQEMU: {status}; its output: {qemu_tail}\n"
+            f"last console lines of {self.name} ({self.console_log}):\n{context}"
+        )
+
     def _raise(self, cls: type[VmError], message: str) -> NoReturn:
         raise cls(f"{self.name}: {message}\n{self.context()}")
 
@@ -257,7 +282,9 @@ class Machine(MachineVerbs):
             result = self.shell.run(f"set -euo pipefail\n{command}\n", timeout)
         except TimeoutError as exc:
             self._raise(MachineTimeout, f"command `{command}`: {exc}")
-        except OSError as exc:
+        except (MachineCrashed, OSError) as exc:
+            if isinstance(exc, MachineCrashed) or not self._alive():
+                self._crashed(f"command `{command}`: {exc}")
             self._raise(MachineError, f"command `{command}`: console connection failed: {exc}")
         if result.rc is None:
             self._raise(
@@ -349,7 +376,12 @@ class Machine(MachineVerbs):
         self.start()
         assert self.shell is not None
         staging = "/run/tgi-nix-bd/xfer"
-        self.shell.send_bytes(buf.getvalue(), f"{staging}.tar", timeout=600)
+        try:
+            self.shell.send_bytes(buf.getvalue(), f"{staging}.tar", timeout=600)
+        except (MachineCrashed, OSError) as exc:
+            if isinstance(exc, MachineCrashed) or not self._alive():
+                self._crashed(f"copying {src} to {target}: {exc}")
+            raise
         q = shlex.quote
         self.succeed(
             f"rm -rf {staging} && mkdir -p {staging} && tar -C {staging} -xf {staging}.tar && "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import guest
-from .errors import MachineError
+from .errors import MachineCrashed, MachineError
 
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\r")
 # Scripts longer than this travel as a file (`__tn_recv`) instead of on the command line.
@@ -114,10 +114,12 @@ class Shell:
                 chunk = self.conn.recv(1 << 20)
             except TimeoutError:
                 if not self.alive():
-                    raise MachineError(f"QEMU exited while {what}") from None
+                    raise MachineCrashed(f"QEMU exited while {what}") from None
                 continue
             if not chunk:
-                raise MachineError(f"the guest shell closed its console while {what}")
+                # QEMU holds the console socket until it exits: the guest shell dying alone
+                # is restarted by its unit (Restart=always) and does not close it.
+                raise MachineCrashed(f"the console closed (QEMU exited) while {what}")
             self.buf += chunk
 
     def wait_ready(self, deadline: float) -> None:
