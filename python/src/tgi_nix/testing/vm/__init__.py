@@ -8,7 +8,14 @@ Example::
 """
 
 from .driver import run_test_script, script_globals, start_all, subtest
-from .errors import HostToolsMissing, MachineCrashed, MachineError, MachineTimeout, RequestedAssertionFailed, VmError
+from .errors import (
+    HostToolsMissing,
+    MachineCrashed,
+    MachineError,
+    MachineTimeout,
+    RequestedAssertionFailed,
+    VmError,
+)
 from .host import ensure_host_tools
 from .image import VmImage, ensure_image, image_key
 from .machine import Machine
