@@ -70,6 +70,15 @@ def test_instance_name_rule() -> None:
     assert 'instances."Bad.Name": instance name "Bad.Name" is not allowed' in errors_of(unchecked(**{"Bad.Name": {}}))
 
 
+@pytest.mark.parametrize("brk", ["\x85", "\u2028", "\u2029"])
+def test_a_unicode_line_break_in_a_name_stays_on_the_findings_line(brk: str) -> None:
+    # Found by test_fuzz: JSON leaves NEL/LS/PS raw, and str.splitlines() splits on them.
+    message = errors_of(unchecked(**{f"a{brk}b": {}}))
+    escaped = f"\\u{ord(brk):04x}"
+    assert f'instances."a{escaped}b": instance name "a{escaped}b" is not allowed' in message
+    assert message.splitlines()[1:] == [next(x for x in message.splitlines() if x.startswith("instances."))]
+
+
 @pytest.mark.parametrize(
     ("b", "path", "words"),
     [

@@ -32,7 +32,18 @@ let
   systemd = import ./systemd.nix;
 
   storeDir = "/nix/store";
-  show = toJSON;
+  # A value in a message: JSON, with the Unicode line breaks JSON leaves alone (NEL, LS, PS)
+  # escaped too, so that one finding stays one line wherever it is printed or split.
+  unicodeBreaks = [
+    "0085"
+    "2028"
+    "2029"
+  ];
+  show =
+    v:
+    builtins.replaceStrings (map (c: builtins.fromJSON "\"\\u${c}\"") unicodeBreaks) (
+      map (c: "\\u${c}") unicodeBreaks
+    ) (toJSON v);
 
   # TGI's released versions and the first release serving each model family (offline; see the
   # file's _comment and scripts/refresh-tgi-releases.py).
@@ -114,7 +125,7 @@ let
 
   # An attribute name as a path segment: quoted (JSON) unless it is a plain word, so that a name
   # with dots, spaces or braces keeps the path unambiguous.
-  segment = s: if match "[A-Za-z0-9_-]+" s != null then s else toJSON s;
+  segment = s: if match "[A-Za-z0-9_-]+" s != null then s else show s;
   instancePath = name: option: "instances.${segment name}.${option}";
 
   # [ option (message or null) ] -> findings
