@@ -40,6 +40,25 @@ with subtest("activating while loading, active only once /health is 200"):
     machine.wait_for_unit("tgi-consumer.service", timeout=120)
     assert machine.succeed("cat /run/consumer-status").strip() == "200"
 
+with subtest("a container that exits while starting fails the unit at once, with the reason"):
+    # startTimeout is 10min: failing within seconds means the poller saw conmon go, not a timeout.
+    machine.wait_until_succeeds(
+        "journalctl -u huggingface-tgi-crashy.service --no-pager"
+        " | grep -c 'the container exited before http://127.0.0.1:8082/health answered 200'",
+        timeout=300,
+    )
+    machine.succeed("journalctl -u huggingface-tgi-crashy.service --no-pager | grep -c 'not-a-number'")
+    journal = machine.succeed(
+        "journalctl -u huggingface-tgi-crashy.service -o short-monotonic --no-pager"
+    ).splitlines()
+
+    def first(text):
+        line = next(x for x in journal if text in x)
+        return float(line.split("]", 1)[0].lstrip("[ "))
+
+    start, failed = first("Starting "), first("the container exited before")
+    assert failed - start < 60, f"the start failed after {failed - start:.0f} s, not at once"
+
 with subtest("a model that never loads fails the unit with a clear message"):
     machine.wait_until_succeeds(
         "journalctl -u huggingface-tgi-stuck.service --no-pager | grep -c 'not healthy within startTimeout (40s)'",
@@ -47,4 +66,5 @@ with subtest("a model that never loads fails the unit with a clear message"):
     )
     result = machine.succeed("systemctl show -P Result huggingface-tgi-stuck.service").strip()
     assert result in ("timeout", "success"), result  # "success" only while a restart is already under way
-    machine.succeed("journalctl -u huggingface-tgi-stuck.service --no-pager | grep -c 'start operation timed out'")
+    # The timeout hits while ExecStartPost= (wait-ready) still polls: "Start-post operation timed out".
+    machine.succeed("journalctl -u huggingface-tgi-stuck.service --no-pager | grep -ci 'start-post operation timed out'")

@@ -30,7 +30,7 @@ def rendered(spec_path: Path) -> dict[str, str]:
     """Snapshot name -> text for one example: its spec module and its unit tree."""
     spec = load_spec(spec_path)
     files = {f"{spec_path.stem}.nix": render_spec_module(spec, spec_path.name)}
-    tree = render_unit_tree(evaluate(spec, podman="/usr/bin/podman", shell="/bin/sh"))
+    tree = render_unit_tree(evaluate(spec, podman="/usr/bin/podman"))
     files.update({f"{spec_path.stem}/{rel}": text for rel, text in tree.items()})
     return files
 

@@ -41,7 +41,7 @@ def unit_lines(text: str, key: str) -> list[str]:
 @given(specs())
 def test_core_invariants(data: dict[str, Any]) -> None:
     spec = parse_spec(data)
-    result = evaluate(spec, podman="/usr/bin/podman", shell="/bin/sh")
+    result = evaluate(spec, podman="/usr/bin/podman")
     enabled = spec.enabled()
     assert sorted(result.instances) == sorted(enabled)
     expected_units = {f"huggingface-tgi-{n}{s}.service" for n in enabled for s in ("", "-image")}
@@ -108,7 +108,18 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         # The unit file's ExecStart is exactly podman + argv after systemd unquoting.
         (exec_start,) = unit_lines(text, "ExecStart")
         assert split_exec(exec_start) == ["/usr/bin/podman", *argv]
-        assert "Type=notify" in text and "--sdnotify=healthy" in argv
+        # Readiness: podman reports the running container, the unit turns active only when the
+        # host's poll of /health on the published address (ExecStartPost=) sees 200.
+        assert "Type=notify" in text and "--sdnotify=conmon" in argv
+        host = facts.network.reachable_host
+        assert unit_lines(text, "ExecStartPost") == [
+            f"/usr/local/libexec/tgi-nix/wait-ready.sh {host} {inst.port} {unit}"
+        ]
+        # The rootful unit's IP sandbox opens exactly the poller's way to the published address.
+        if not inst.user:
+            assert unit_lines(text, "IPAddressDeny") == ["any"]
+            assert unit_lines(text, "IPAddressAllow") == [host]
+        assert not unit_lines(result.unit_files[f"{unit}-image.service"], "IPAddressAllow")
         assert TOKEN not in text
 
         # Rootless: both units run as the user, need its manager and write only its own paths.

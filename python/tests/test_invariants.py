@@ -45,6 +45,8 @@ def expand(value: Any, facts: InstanceFacts, spec_gpus: bool) -> list[str] | Non
             lines += ["CAP_NET_BIND_SERVICE"] if facts.network.port < 1024 else []
         elif line == "@cacheDir@":
             lines.append(facts.paths.cache_dir)
+        elif line == "@reachableHost@":
+            lines.append(facts.network.reachable_host)
         elif line in ("@user@", "@home@", "@runtimeDir@"):
             assert user is not None, f"{facts.name}: a rootless promise on a rootful instance"
             lines.append({"@user@": user.name, "@home@": user.home, "@runtimeDir@": user.runtime_dir}[line])
@@ -101,13 +103,13 @@ def check_result(spec: Spec, result: CoreResult) -> None:
 
 def render(data: dict[str, Any]) -> tuple[Spec, CoreResult]:
     spec = parse_spec(data)
-    return spec, evaluate(spec, podman="/usr/bin/podman", shell="/bin/sh")
+    return spec, evaluate(spec, podman="/usr/bin/podman")
 
 
 @pytest.mark.parametrize("spec_path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.stem)
 def test_every_example_keeps_every_promise(spec_path: Path) -> None:
     spec = load_spec(spec_path)
-    check_result(spec, evaluate(spec, podman="/usr/bin/podman", shell="/bin/sh"))
+    check_result(spec, evaluate(spec, podman="/usr/bin/podman"))
 
 
 # One spec with every kind the promises distinguish: rootful and rootless, GPU and not, IPv4/IPv6

@@ -76,5 +76,5 @@ def test_a_wheel_gives_a_cli_that_works_outside_the_checkout(tmp_path: Path) -> 
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0].startswith(str(site))
-    assert (work / "units" / "scripts" / "remove-container.sh").read_text().startswith("#!/bin/sh\n")
+    assert (work / "units" / "scripts" / "remove-container.sh").read_text().startswith("#!/bin/bash\n")
     assert (work / "units" / "systemd" / "huggingface-tgi-smol.service").is_file()

@@ -6,11 +6,16 @@ the tests see each command a script ran, in order. Pure subprocess tests: no tgi
 from __future__ import annotations
 
 import grp
+import http.server
 import os
 import pwd
 import shutil
+import socket
 import stat
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +28,7 @@ EXPECTED_SCRIPTS = {
     "write-api-key-env.sh",
     "remove-container.sh",
     "failure-report.sh",
+    "wait-ready.sh",
 }
 UNIT = "huggingface-tgi-demo"
 IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.7"
@@ -132,8 +138,9 @@ def test_every_script_has_a_sh_shebang_a_header_and_is_executable() -> None:
     assert EXPECTED_SCRIPTS <= found
     for path in sorted(SCRIPTS.glob("*.sh")):
         lines = path.read_text().splitlines()
-        # The core replaces the first line with its own shebang (writeShellScript on NixOS).
-        assert lines[0] == "#!/bin/sh", path.name
+        # The core replaces the first line with its own shebang, a bash's (writeShellScript on
+        # NixOS); the line tells shellcheck the dialect: POSIX sh, or bash where needed.
+        assert lines[0] in ("#!/bin/sh", "#!/bin/bash"), path.name
         assert lines[1].startswith("# "), f"{path.name}: the comment block (what runs it, why) comes first"
         assert path.stat().st_mode & 0o111, f"{path.name} is not executable"
 
@@ -560,3 +567,142 @@ def test_report_exits_0_even_when_it_cannot_write(box: Sandbox) -> None:
         r = box.run("failure-report.sh", UNIT, "1h", stdout=full.fileno(), SERVICE_RESULT="timeout")
     assert r.rc == 0
     assert r.calls == []
+
+
+# --- wait-ready.sh (ExecStartPost= of the main unit: readiness seen from the host) ------------
+
+
+class _Health:
+    """A real HTTP server on a free port whose /health answers what `codes` says, in turn (the
+    last one repeats); `None` closes the port (TGI's port is closed while it downloads and loads)."""
+
+    def __init__(self, family: int = socket.AF_INET, host: str = "127.0.0.1") -> None:
+        self.host, self.family = host, family
+        probe = socket.socket(family)
+        probe.bind((host, 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.server: http.server.HTTPServer | None = None
+        self.seen: list[str] = []
+
+    def serve(self, code: int) -> None:
+        seen = self.seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                seen.append(self.path)
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        family = self.family
+
+        class Server(http.server.HTTPServer):
+            address_family = family
+
+        self.server = Server((self.host, self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+def _wait_ready(host: str, port: int, mainpid: int | None, timeout: float = 20) -> subprocess.Popen[str]:
+    env = {"PATH": SYSTEM_PATH}  # no systemd-notify socket: STATUS= is best effort
+    if mainpid is not None:
+        env["MAINPID"] = str(mainpid)
+    return subprocess.Popen(
+        [_tool("bash"), str(SCRIPTS / "wait-ready.sh"), host, str(port), UNIT],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def mainpid() -> Iterator[int]:
+    """A stand-in for conmon: the unit's main process while the container runs."""
+    proc = subprocess.Popen(["sleep", "600"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def test_wait_ready_waits_through_a_closed_port_and_503_and_succeeds_on_200(mainpid: int) -> None:
+    health = _Health()
+    proc = _wait_ready("127.0.0.1", health.port, mainpid)
+    try:
+        time.sleep(1.0)  # port closed: loading
+        assert proc.poll() is None
+        health.serve(503)  # open but not ready
+        deadline = time.monotonic() + 10
+        while not health.seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.6)
+        assert proc.poll() is None, "a 503 is not ready"
+        polls_503 = len(health.seen)
+        assert polls_503 >= 2  # polled again within 0.25 s rounds, not once in a long while
+        health.stop()
+        health.serve(200)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        health.stop()
+    assert proc.returncode == 0, err
+    assert set(health.seen) == {"/health"}
+    lines = out.splitlines()
+    assert lines[0] == f"{UNIT}: waiting for http://127.0.0.1:{health.port}/health: port closed (TGI downloads or loads the model)"
+    assert lines[1] == f"{UNIT}: waiting for http://127.0.0.1:{health.port}/health: HTTP 503 (not ready)"
+    assert lines[-1].startswith(f"{UNIT}: http://127.0.0.1:{health.port}/health answered 200 after ")
+
+
+def test_wait_ready_reaches_an_ipv6_address(mainpid: int) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    health = _Health(socket.AF_INET6, "::1")
+    health.serve(200)
+    try:
+        proc = _wait_ready("::1", health.port, mainpid)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        health.stop()
+    assert proc.returncode == 0, err
+    assert f"http://[::1]:{health.port}/health answered 200" in out
+
+
+def test_wait_ready_fails_at_once_when_the_container_exits_during_start() -> None:
+    health = _Health()  # never answers: the server died while loading
+    conmon = subprocess.Popen(["sleep", "600"])
+    proc = _wait_ready("127.0.0.1", health.port, conmon.pid)
+    time.sleep(1.0)
+    assert proc.poll() is None
+    t0 = time.monotonic()
+    conmon.kill()
+    conmon.wait()
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    assert time.monotonic() - t0 < 3  # within a poll round or two, not at TimeoutStartSec=
+    assert err.strip() == (
+        f"{UNIT}: the container exited before http://127.0.0.1:{health.port}/health answered 200 "
+        "(last: closed); its output is above"
+    )
+
+
+def test_wait_ready_keeps_waiting_on_a_server_that_accepts_but_never_answers(mainpid: int) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    proc = _wait_ready("127.0.0.1", port, mainpid)
+    try:
+        time.sleep(3.0)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        out, _ = proc.communicate()
+        listener.close()
+    assert f"waiting for http://127.0.0.1:{port}/health: connected, no answer within 2 s" in out

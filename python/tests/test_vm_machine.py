@@ -231,33 +231,3 @@ def test_a_guest_dying_under_a_command_is_reported_and_the_next_command_boots_ag
         assert "sysrq" in message.lower()  # the console's last words are in the error
         assert not m.is_up()
         assert m.succeed("cat /root/mark") == "before\n"  # booted again, same disk
-
-
-HEALTHY_UNIT = """[Service]
-Type=notify
-NotifyAccess=all
-KillMode=mixed
-SuccessExitStatus=143
-TimeoutStartSec=300
-Environment=PODMAN_SYSTEMD_UNIT=%n
-ExecStart=/usr/bin/podman run --rm --replace --name hc --init --sdnotify=healthy \\
-  --health-cmd 'curl -fsS http://127.0.0.1:80/health' --health-interval 2s \\
-  -p 127.0.0.1:8090:80 localhost/tgi-mock:latest --model-id test/model --load-delay 20
-"""
-
-
-def test_sdnotify_healthy_unit_is_active_only_when_healthy(machine: Machine, tmp_path: Path) -> None:
-    """The unit pattern the project relies on: foreground podman, Type=notify, --sdnotify=healthy."""
-    (tmp_path / "systemd").mkdir()
-    (tmp_path / "systemd" / "hc.service").write_text(HEALTHY_UNIT)
-    install_units(machine, tmp_path)
-    machine.succeed("systemctl start --no-block hc.service")
-    # --load-delay 20: /health answers 503 for 20 s after the server starts; the unit must wait for it.
-    machine.wait_until_succeeds(
-        "curl -s -m 2 -o /dev/null -w '%{http_code}' localhost:8090/health | grep -cx 503"
-    )
-    assert machine.succeed("systemctl is-active hc.service || true").strip() == "activating"
-    machine.wait_for_unit("hc.service", timeout=180)
-    machine.succeed("curl -fsS -m 5 http://127.0.0.1:8090/health")
-    machine.succeed("systemctl stop hc.service", timeout=120)
-    machine.succeed("! podman container exists hc")

@@ -33,14 +33,17 @@ let
   sizes = import ./sizes.nix;
 
   # The shell scripts the units run (../scripts/*.sh, shellchecked files). The first line of each
-  # file is a `#!/bin/sh` for shellcheck; whoever installs a script writes its own shebang.
+  # file is a `#!/bin/sh` (or `#!/bin/bash`) for shellcheck; whoever installs a script writes its
+  # own shebang, a bash's.
   scriptNames = [
     "copy-env-file"
     "failure-report"
     "fetch-image"
     "remove-container"
+    "wait-ready"
     "write-api-key-env"
   ];
+
   scriptBodies = listToAttrs (
     map (name: {
       inherit name;
@@ -66,8 +69,10 @@ in
       setpriv ? "/usr/bin/setpriv",
       scripts ? null,
       scriptsDir ? "/usr/local/libexec/tgi-nix",
-      # the interpreter written into the script files for hosts without NixOS (scriptFiles)
-      shell ? "/bin/sh",
+      # the interpreter written into the script files for hosts without NixOS (scriptFiles): a
+      # bash, as pkgs.writeShellScript uses on NixOS (wait-ready needs bash's /dev/tcp; the
+      # other scripts are POSIX sh)
+      shell ? "/bin/bash",
       # The major version of the systemd the units run on; null: a current one (NixOS). Older
       # ones get equivalents of the keys they lack, listed in `notes`.
       systemdVersion ? null,

@@ -88,6 +88,8 @@ rec {
   rootful =
     {
       port,
+      # the address the host reaches the published port on (network.nix)
+      reachableHost,
       gpu,
       cacheDir,
     }:
@@ -116,6 +118,8 @@ rec {
       DeviceAllow = optionals gpu nvidiaDevices;
       # Traffic reaches the container through netavark's DNAT, not through this unit's sockets.
       IPAddressDeny = "any";
+      # ...except the readiness poll (ExecStartPost=, wait-ready) to the published address.
+      IPAddressAllow = reachableHost;
     };
 
   # Rootless podman: the user's own uid outside, a user namespace of its subordinate ids inside.

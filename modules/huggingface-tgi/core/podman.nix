@@ -16,9 +16,10 @@ let
       (toString value)
     ]);
 
-  # The health check podman runs inside the container (the TGI image ships curl). With
-  # --sdnotify=healthy podman tells systemd READY=1 only once it passes, so `active` means
-  # `/health` answered 200; afterwards an unhealthy server is killed and the unit restarted.
+  # The health check podman runs inside the container (the TGI image ships curl): liveness only.
+  # An unhealthy server is killed and the unit restarted. Readiness is the host's own view
+  # (scripts/wait-ready.sh in ExecStartPost=, units.nix), not this check: podman's exec-based
+  # check takes seconds per round and cannot see the published port.
   health = rec {
     path = "/health";
     command = "curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:${toString network.containerPort}${path}";
@@ -104,7 +105,9 @@ rec {
           "--rm"
           "--cidfile=${cidFile}"
           "--pull=never"
-          "--sdnotify=healthy"
+          # READY=1 once the container runs; the unit turns active only when ExecStartPost=
+          # (wait-ready) has seen /health answer 200 on the published address.
+          "--sdnotify=conmon"
           "--health-cmd=${health.command}"
           "--health-interval=${toString health.intervalSec}s"
           "--health-timeout=${toString health.timeoutSec}s"

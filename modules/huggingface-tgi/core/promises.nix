@@ -6,7 +6,7 @@
 #
 # A value is the directive's text (one line), a list (one line each, in order) or null (absent).
 # Placeholders, expanded per instance: @cacheDir@, @user@, @home@, @runtimeDir@ (the rootless
-# user's), @gpuDevices@ (the NVIDIA device nodes, only when gpus is set) and @bindService@
+# user's), @reachableHost@ (the address the host reaches the published port on), @gpuDevices@ (the NVIDIA device nodes, only when gpus is set) and @bindService@
 # (CAP_NET_BIND_SERVICE, only when a rootful instance's port is below 1024).
 let
   all = value: {
@@ -105,6 +105,13 @@ in
       mainRootless = null;
       imageRootless = null;
     };
+    # The readiness poll (ExecStartPost=, wait-ready) reaches the published address, nothing else.
+    IPAddressAllow = {
+      mainRootful = "@reachableHost@";
+      imageRootful = null;
+      mainRootless = null;
+      imageRootless = null;
+    };
     User = byMode null "@user@";
     Group = byMode null "@user@";
     Delegate = byMode null "true";
@@ -115,7 +122,7 @@ in
     # Off everywhere (docs/hardening.md says why): named here so that turning one on is a decision.
     RestrictNamespaces = all null;
     MemoryDenyWriteExecute = all null;
-    # Podman, not the main process, sends READY=1 (--sdnotify=healthy).
+    # Podman, not the main process, sends READY=1 (--sdnotify=conmon); wait-ready sends STATUS=.
     NotifyAccess = mainOnly "all";
   };
 

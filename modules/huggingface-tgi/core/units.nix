@@ -161,6 +161,7 @@ in
             hardening.rootful {
               inherit gpu cacheDir;
               inherit (inst) port;
+              inherit (net) reachableHost;
             }
         );
       sandbox = sandboxFor gpu;
@@ -183,8 +184,7 @@ in
         ++ optional gpu nvidiaCdiGenerator
         ++ optional rootless podmanUser.manager;
         wants = [ "network-online.target" ] ++ optional gpu nvidiaCdiGenerator;
-        # The user manager runs podman's health-check timers, without which --sdnotify=healthy
-        # never reports ready (podman #12778).
+        # The user manager runs podman's health-check timers (liveness; podman #12778).
         requires = [ "${imageUnitName}.service" ] ++ optional rootless podmanUser.manager;
         partOf = [ ];
         wantedBy = [ "multi-user.target" ];
@@ -197,11 +197,20 @@ in
         unitConfig = restart.unit;
         serviceConfig = {
           Type = "notify";
-          # podman (not the main PID after fork) sends READY=1 once the health check passes.
+          # podman (not the main PID after fork) sends READY=1 once the container runs
+          # (--sdnotify=conmon); wait-ready's STATUS= lines come from ExecStartPost=.
           NotifyAccess = "all";
           # podman run stays in the foreground as the main process; see docs/design.md for why the
           # detached `run -d` pattern leaks network state once the unit has a mount namespace.
           ExecStart = execLine ([ podman ] ++ podmanArgs);
+          # Active only once /health answers 200 on the published address, polled from the host
+          # every 0.25 s; fails at once when the container exits first. TimeoutStartSec= bounds it.
+          ExecStartPost = execLine [
+            (script "wait-ready")
+            net.reachableHost
+            (toString inst.port)
+            unitName
+          ];
           ExecStopPost = [
             # Rootless networking (pasta) lives in the container's user namespace and dies with it;
             # rootful netavark state may need the container's netns re-attached first.
@@ -301,6 +310,7 @@ in
         // removeAttrs (sandboxFor false) [
           "ReadWritePaths"
           "IPAddressDeny"
+          "IPAddressAllow"
         ]
         // {
           ReadWritePaths =

@@ -127,7 +127,8 @@ def generate_cmd(spec: Path, output: Path, force: bool) -> None:
 )
 @_podman_option()
 @click.option(
-    "--shell", default="/bin/sh", show_default=True, help="POSIX shell that runs the units' scripts (their #! line)."
+    "--shell", default="/bin/bash", show_default=True,
+    help="bash that runs the units' scripts (their #! line; wait-ready needs bash's /dev/tcp).",
 )
 @click.option(
     "--scripts-dir",

@@ -22,7 +22,7 @@ from ..spec.schema import Spec
 from .facts import Check, CoreResult, Finding, PodmanUser
 
 DEFAULT_PODMAN = "/run/current-system/sw/bin/podman"
-DEFAULT_SHELL = "/bin/sh"
+DEFAULT_SHELL = "/bin/bash"
 # Where render-units' units expect the scripts on a host without NixOS.
 DEFAULT_SCRIPTS_DIR = "/usr/local/libexec/tgi-nix"
 PACKAGED_MODULE = Path(__file__).resolve().parent / "module"

@@ -34,7 +34,7 @@ from .keyfile import BadKeyFile, read_api_key
 Level = Literal["ok", "warn", "fail"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-MIN_PODMAN = (4, 7)  # --sdnotify=healthy
+MIN_PODMAN = (4, 7)  # the units' health-check flags (--health-startup-*, --health-on-failure=kill)
 RECOMMENDED_PODMAN = (5, 0)
 PODMAN_CDI_RUN_DROPPED = (5, 5)  # stopped reading /run/cdi by default
 CDI_DIRS = ("/etc/cdi", "/run/cdi")
@@ -102,8 +102,8 @@ def check_podman(host: Host) -> tuple[Finding, tuple[int, ...] | None]:
                        "set virtualisation.podman.enable = true (the huggingface-tgi module does)"), None
     shown = ".".join(map(str, version))
     if version < MIN_PODMAN:
-        return Finding("fail", "podman", "host", f"podman {shown} is older than 4.7, which --sdnotify=healthy "
-                       "needs", "upgrade podman (NixOS 24.05+ or Debian trixie)"), version
+        return Finding("fail", "podman", "host", f"podman {shown} is older than 4.7, which the units' health "
+                       "checks (--health-startup-*, --health-on-failure) need", "upgrade podman (NixOS 24.05+ or Debian trixie)"), version
     if version < RECOMMENDED_PODMAN:
         return Finding("warn", "podman", "host", f"podman {shown} works; 5.x is recommended",
                        "upgrade podman to 5.x"), version

@@ -77,7 +77,7 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
     from .vm import create_rootless_users, install_cli, install_units, tag_mock_image, tag_mock_image_as
 
     fx = fixtures()
-    core = evaluate(scenario.spec, podman=VM_PODMAN, shell="/bin/sh")
+    core = evaluate(scenario.spec, podman=VM_PODMAN, shell="/bin/bash")
     render_dir = workdir / "units"
     write_tree_atomic(render_dir, render_unit_tree(core))
     # Users first: the tmpfiles rules chown the rootless instances' directories to them.

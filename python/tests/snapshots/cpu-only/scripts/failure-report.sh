@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Last ExecStopPost= of an instance's main unit (and of its image unit): after a failure, one
 # line in the journal that says why the unit stopped and where to look, next to the container's
 # own log lines.

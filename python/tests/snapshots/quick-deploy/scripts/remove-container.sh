@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # ExecStopPost= of a rootful instance's main unit: remove the container, after re-attaching its
 # network namespace if conmon died. (A rootless instance needs no script: its networking, pasta,
 # lives in the container's user namespace and dies with it, so a plain `podman rm` does.)

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # ExecStartPre=+ (as root, outside the sandbox) of a rootless instance's main unit when
 # environmentFile is set. The environment file is root-only; rootless podman reads it only after
 # joining its user's namespaces, where it may not (nor a LoadCredential= copy: the credentials

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # ExecStart= of an instance's image unit (huggingface-tgi-NAME-image.service), for the two pull
 # policies that need a fallback: podman 5 has no `pull --policy`, so they are spelled out here.
 # (always is a plain `podman pull IMAGE`, never a plain `podman image exists IMAGE`, and an

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # ExecStartPre=+ (as root, outside the sandbox) of an instance's main unit when apiKeyFile is set.
 # TGI's --api-key comes from API_KEY in its environment, so at each start root turns the key
 # file's first line into an env file only podman's user can read, which podman passes with
