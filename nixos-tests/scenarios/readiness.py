@@ -35,7 +35,8 @@ with subtest("activating while loading, active only once /health is 200"):
             saw_loading = True
         time.sleep(1)
     else:
-        raise AssertionError("huggingface-tgi-slow never became active")
+        journal = machine.succeed("journalctl -u huggingface-tgi-slow.service --no-pager | tail -n 40")
+        raise AssertionError(f"huggingface-tgi-slow never became active; its journal:\n{journal}")
     assert saw_loading, "expected to observe the unit activating while /health was not yet 200"
     machine.wait_for_unit("tgi-consumer.service", timeout=120)
     assert machine.succeed("cat /run/consumer-status").strip() == "200"

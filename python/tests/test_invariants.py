@@ -45,8 +45,6 @@ def expand(value: Any, facts: InstanceFacts, spec_gpus: bool) -> list[str] | Non
             lines += ["CAP_NET_BIND_SERVICE"] if facts.network.port < 1024 else []
         elif line == "@cacheDir@":
             lines.append(facts.paths.cache_dir)
-        elif line == "@reachableHost@":
-            lines.append(facts.network.reachable_host)
         elif line in ("@user@", "@home@", "@runtimeDir@"):
             assert user is not None, f"{facts.name}: a rootless promise on a rootful instance"
             lines.append({"@user@": user.name, "@home@": user.home, "@runtimeDir@": user.runtime_dir}[line])

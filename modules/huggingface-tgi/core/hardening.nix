@@ -88,8 +88,6 @@ rec {
   rootful =
     {
       port,
-      # the address the host reaches the published port on (network.nix)
-      reachableHost,
       gpu,
       cacheDir,
     }:
@@ -116,10 +114,12 @@ rec {
       # conmon holds the published host port open; below 1024 that needs the privilege.
       ++ optional (port < 1024) "CAP_NET_BIND_SERVICE";
       DeviceAllow = optionals gpu nvidiaDevices;
-      # Traffic reaches the container through netavark's DNAT, not through this unit's sockets.
-      IPAddressDeny = "any";
-      # ...except the readiness poll (ExecStartPost=, wait-ready) to the published address.
-      IPAddressAllow = reachableHost;
+      # No IPAddressDeny=: the readiness poll (ExecStartPost=, wait-ready) runs in this unit's
+      # cgroup, and netavark's DNAT rewrites its packets to the container's address (a podman
+      # subnet the host may configure) before the cgroup's IP filter sees them; an allow list
+      # would have to guess that subnet and, guessing wrong, keep the unit from ever being ready
+      # (measured in the VM: with IPAddressDeny=any + IPAddressAllow=127.0.0.1 the poll never
+      # connected). Exposure 5.0 -> 5.1.
     };
 
   # Rootless podman: the user's own uid outside, a user namespace of its subordinate ids inside.

@@ -6,7 +6,7 @@
 #
 # A value is the directive's text (one line), a list (one line each, in order) or null (absent).
 # Placeholders, expanded per instance: @cacheDir@, @user@, @home@, @runtimeDir@ (the rootless
-# user's), @reachableHost@ (the address the host reaches the published port on), @gpuDevices@ (the NVIDIA device nodes, only when gpus is set) and @bindService@
+# user's), @gpuDevices@ (the NVIDIA device nodes, only when gpus is set) and @bindService@
 # (CAP_NET_BIND_SERVICE, only when a rootful instance's port is below 1024).
 let
   all = value: {
@@ -99,19 +99,9 @@ in
         "@cacheDir@"
       ];
     };
-    IPAddressDeny = {
-      mainRootful = "any";
-      imageRootful = null;
-      mainRootless = null;
-      imageRootless = null;
-    };
-    # The readiness poll (ExecStartPost=, wait-ready) reaches the published address, nothing else.
-    IPAddressAllow = {
-      mainRootful = "@reachableHost@";
-      imageRootful = null;
-      mainRootless = null;
-      imageRootless = null;
-    };
+    # None: the readiness poll reaches the container through netavark's DNAT (hardening.nix).
+    IPAddressDeny = all null;
+    IPAddressAllow = all null;
     User = byMode null "@user@";
     Group = byMode null "@user@";
     Delegate = byMode null "true";

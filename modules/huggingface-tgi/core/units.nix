@@ -161,7 +161,6 @@ in
             hardening.rootful {
               inherit gpu cacheDir;
               inherit (inst) port;
-              inherit (net) reachableHost;
             }
         );
       sandbox = sandboxFor gpu;
@@ -310,7 +309,6 @@ in
         // removeAttrs (sandboxFor false) [
           "ReadWritePaths"
           "IPAddressDeny"
-          "IPAddressAllow"
         ]
         // {
           ReadWritePaths =

@@ -17,7 +17,6 @@ BEGIN = "<!-- BEGIN promises (generated from core/promises.nix by `tgi-nix optio
 END = "<!-- END promises -->"
 _PLACEHOLDERS = {
     "@cacheDir@": "the cache dir",
-    "@reachableHost@": "the published address",
     "@user@": "the instance's user",
     "@home@": "the user's home",
     "@runtimeDir@": "the user's runtime dir",
