@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 _PRISTINE = tempfile.TemporaryDirectory(prefix="tgi-nix-mutation-base-")
 MODULE = Path(_PRISTINE.name) / "huggingface-tgi"
 shutil.copytree(REPO / "modules" / "huggingface-tgi", MODULE, symlinks=True)
-PYTEST = REPO / ".venv" / "bin" / "pytest"
+# The checkout's .venv, else the environment this script runs in (a worktree sharing a venv).
+BIN = REPO / ".venv" / "bin" if (REPO / ".venv" / "bin").is_dir() else Path(sys.executable).parent
+PYTEST = BIN / "pytest"
 TESTS = [
     "tests/test_invariants.py",
     "tests/test_core_rules.py",
@@ -227,8 +229,49 @@ PY_TESTS = [
 ]
 
 
-def run_mutmut(only: list[str], jobs: int) -> int:
-    mutmut = REPO / ".venv" / "bin" / "mutmut"
+# Mutants no test can tell from the original, with the reason: (function, text) -> why. `text` is
+# found in a line the mutant adds, or, written "-text", in a line it removes; matched against
+# `mutmut show`'s diff, so the list holds when line numbers move.
+_TEMP_NAME = "the name of a temporary file or directory that no output shows (explain strips the directory)"
+_UNIT_PATH = ("not observable with systemd-analyze 252: the units named on its command line resolve each other's "
+              "Requires= without SYSTEMD_UNIT_PATH")
+EQUIVALENT: dict[tuple[str, str], str] = {
+    ("validate.x_verify_units", "check=None"): "check=None is falsy like check=False: neither raises on a status",
+    ("validate.x_verify_units", "-check=False,"): "check defaults to False",
+    ("validate.x_verify_units", "explained = None"): "None is falsy like False",
+    ("validate.x_verify_units", "env=None"): _UNIT_PATH,
+    ("validate.x_verify_units", "-env={**os.environ"): _UNIT_PATH,
+    ("validate.x_verify_units", '"XXSYSTEMD_UNIT_PATHXX"'): _UNIT_PATH,
+    ("validate.x_verify_units", '"systemd_unit_path"'): _UNIT_PATH,
+    ("validate.x_validate", "TemporaryDirectory(prefix=None)"): _TEMP_NAME,
+    ("validate.x_validate", '"XXtgi-nix-validate-XX"'): _TEMP_NAME,
+    ("validate.x_validate", '"TGI-NIX-VALIDATE-"'): _TEMP_NAME,
+    ("validate.x_validate", '"XXhuggingface-tgi-instances.nixXX"'): _TEMP_NAME,
+    ("validate.x_validate", '"HUGGINGFACE-TGI-INSTANCES.NIX"'): _TEMP_NAME,
+    ("validate.x_validate", '"XXunitsXX"'): _TEMP_NAME,
+    ("validate.x_validate", '"UNITS"'): _TEMP_NAME,
+    ("validate.x_validate", "render_spec_module(spec, None)"):
+        "the source only names the spec in a comment of the temporary module, which is parsed and thrown away",
+}
+
+
+def equivalent_reason(function: str, diff: str) -> str | None:
+    lines = diff.splitlines()
+    added = [line[1:] for line in lines if line.startswith("+") and not line.startswith("+++")]
+    removed = [line[1:] for line in lines if line.startswith("-") and not line.startswith("---")]
+    for (where, text), reason in EQUIVALENT.items():
+        if not function.endswith(where):
+            continue
+        if text.startswith("-"):
+            if any(text[1:] in line for line in removed) and not any(text[1:] in line for line in added):
+                return reason
+        elif any(text in line for line in added):
+            return reason
+    return None
+
+
+def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None) -> int:
+    mutmut = BIN / "mutmut"
     if not mutmut.exists():
         raise SystemExit("mutmut is not installed: .venv/bin/pip install mutmut")
     with tempfile.TemporaryDirectory(prefix="tgi-nix-mutmut-") as tmp:
@@ -243,9 +286,10 @@ def run_mutmut(only: list[str], jobs: int) -> int:
             "[mutmut]\nsource_paths = src/tgi_nix/\n"
             + "only_mutate =\n" + "".join(f"    {p}\n" for p in only)
             + "pytest_add_cli_args = -p no:cacheprovider -q -m 'not vm' -k 'not module_verdict'\n"
-            + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in PY_TESTS)
+            + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in tests)
         )
-        env = {**os.environ, "TGI_NIX_ROOT": str(root)}
+        # mutmut puts its mutated copy first on sys.path; a PYTHONPATH to some checkout's sources must not win.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"TGI_NIX_ROOT": str(root)}
         started = time.monotonic()
         subprocess.run([str(mutmut), "run", "--max-children", str(jobs)], cwd=python, env=env,
                        stdout=subprocess.DEVNULL, check=False)
@@ -253,17 +297,31 @@ def run_mutmut(only: list[str], jobs: int) -> int:
         stats = json.loads((python / "mutants" / "mutmut-cicd-stats.json").read_text())
         results = subprocess.run([str(mutmut), "results"], cwd=python, env=env, capture_output=True, text=True,
                                  check=False).stdout
+        survivors = [line.strip().rsplit(":", 1)[0] for line in results.splitlines()
+                     if line.strip().endswith(": survived")]
+        shown = {name: subprocess.run([str(mutmut), "show", name], cwd=python, env=env, capture_output=True,
+                                      text=True, check=False).stdout for name in survivors}
     by_function: dict[str, int] = {}
-    for line in results.splitlines():
-        if line.strip().endswith(": survived"):
-            function = re.sub(r"__mutmut_\d+$", "", line.strip().rsplit(":", 1)[0])
+    equivalent: list[tuple[str, str]] = []
+    for name in survivors:
+        function = re.sub(r"__mutmut_\d+$", "", name)
+        reason = equivalent_reason(function, shown[name])
+        if reason:
+            equivalent.append((name, reason))
+        else:
             by_function[function] = by_function.get(function, 0) + 1
-    total = stats["total"] - stats["skipped"]
+    total = stats["total"] - stats["skipped"] - len(equivalent)
     print(f"Python mutations ({', '.join(only)}): {stats['killed']}/{total} killed "
-          f"({100 * stats['killed'] / max(total, 1):.1f} %), {stats['survived']} survived, "
-          f"{stats['no_tests']} without tests, {stats['timeout']} timed out; {time.monotonic() - started:.0f} s")
+          f"({100 * stats['killed'] / max(total, 1):.1f} %), {stats['survived'] - len(equivalent)} survived, "
+          f"{len(equivalent)} equivalent (not counted), {stats['no_tests']} without tests, "
+          f"{stats['timeout']} timed out; {time.monotonic() - started:.0f} s")
     for function, count in sorted(by_function.items(), key=lambda kv: -kv[1]):
         print(f"  {count:4d} survivors in {function}")
+    for name, reason in equivalent:
+        print(f"  equivalent: {name}: {reason}")
+    if diffs is not None:
+        diffs.write_text("".join(f"## {name}\n{shown[name]}\n" for name in survivors))
+        print(f"survivor diffs: {diffs}")
     return 0
 
 
@@ -274,9 +332,11 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--python", action="store_true", help="run mutmut over the Python code instead")
     parser.add_argument("--only", nargs="+", default=PY_ONLY, help="with --python: files (globs) to mutate")
+    parser.add_argument("--tests", nargs="+", default=PY_TESTS, help="with --python: the test files to run")
+    parser.add_argument("--diffs", type=Path, help="with --python: write each survivor's diff to this file")
     args = parser.parse_args()
     if args.python:
-        return run_mutmut(args.only, args.jobs)
+        return run_mutmut(args.only, args.tests, args.jobs, args.diffs)
     chosen = [m for m in mutations() if args.k in m.name]
     if args.list:
         print("\n".join(m.name for m in chosen))
