@@ -18,6 +18,8 @@ rules, and each finding group of core/guarantees.nix.
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
 import os
 import re
@@ -238,7 +240,10 @@ _UNIT_PATH = ("not observable with systemd-analyze 252: the units named on its c
 EQUIVALENT: dict[tuple[str, str], str] = {
     ("validate.x_verify_units", "check=None"): "check=None is falsy like check=False: neither raises on a status",
     ("validate.x_verify_units", "-check=False,"): "check defaults to False",
+    ("validate.x_systemd_version", "check=None"): "check=None is falsy like check=False: neither raises on a status",
+    ("validate.x_systemd_version", "text=True, )"): "check defaults to False",
     ("validate.x_verify_units", "explained = None"): "None is falsy like False",
+    ("validate.x_verify_units", 'line.rsplit(": ", 2)[-1]'): "the last field is the same whichever the split count",
     ("validate.x_verify_units", "env=None"): _UNIT_PATH,
     ("validate.x_verify_units", "-env={**os.environ"): _UNIT_PATH,
     ("validate.x_verify_units", '"XXSYSTEMD_UNIT_PATHXX"'): _UNIT_PATH,
@@ -270,7 +275,32 @@ def equivalent_reason(function: str, diff: str) -> str | None:
     return None
 
 
-def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None) -> int:
+def mutant_diffs(mutants: Path, names: list[str]) -> dict[str, str]:
+    """Each mutant's diff against the original function, read from mutmut's mutated sources (one parse
+    per file; `mutmut show` takes seconds a mutant)."""
+    functions: dict[Path, dict[str, str]] = {}
+    diffs: dict[str, str] = {}
+    for name in names:
+        module, _, function = name.rpartition(".")
+        while module and not (mutants / "src" / (module.replace(".", "/") + ".py")).is_file():
+            module, _, outer = module.rpartition(".")  # a method: module.Class.method
+            function = f"{outer}.{function}"
+        path = mutants / "src" / (module.replace(".", "/") + ".py")
+        if path not in functions:
+            source = path.read_text() if path.is_file() else ""
+            functions[path] = {node.name: ast.get_source_segment(source, node) or ""
+                               for node in ast.walk(ast.parse(source))
+                               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        mutant = function.rpartition(".")[2]
+        original = re.sub(r"__mutmut_\d+$", "__mutmut_orig", mutant)
+        found = functions[path]
+        diffs[name] = "".join(difflib.unified_diff(
+            found.get(original, "").replace(original, "").splitlines(keepends=True),
+            found.get(mutant, "").replace(mutant, "").splitlines(keepends=True), n=0))
+    return diffs
+
+
+def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None, select: str) -> int:
     mutmut = BIN / "mutmut"
     if not mutmut.exists():
         raise SystemExit("mutmut is not installed: .venv/bin/pip install mutmut")
@@ -285,7 +315,7 @@ def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None)
         (python / "setup.cfg").write_text(
             "[mutmut]\nsource_paths = src/tgi_nix/\n"
             + "only_mutate =\n" + "".join(f"    {p}\n" for p in only)
-            + "pytest_add_cli_args = -p no:cacheprovider -q -m 'not vm' -k 'not module_verdict'\n"
+            + f"pytest_add_cli_args = -p no:cacheprovider -q -m 'not vm' -k '{select}'\n"
             + "pytest_add_cli_args_test_selection =\n" + "".join(f"    {t}\n" for t in tests)
         )
         # mutmut puts its mutated copy first on sys.path; a PYTHONPATH to some checkout's sources must not win.
@@ -299,8 +329,7 @@ def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None)
                                  check=False).stdout
         survivors = [line.strip().rsplit(":", 1)[0] for line in results.splitlines()
                      if line.strip().endswith(": survived")]
-        shown = {name: subprocess.run([str(mutmut), "show", name], cwd=python, env=env, capture_output=True,
-                                      text=True, check=False).stdout for name in survivors}
+        shown = mutant_diffs(python / "mutants", survivors)
     by_function: dict[str, int] = {}
     equivalent: list[tuple[str, str]] = []
     for name in survivors:
@@ -333,10 +362,12 @@ def main() -> int:
     parser.add_argument("--python", action="store_true", help="run mutmut over the Python code instead")
     parser.add_argument("--only", nargs="+", default=PY_ONLY, help="with --python: files (globs) to mutate")
     parser.add_argument("--tests", nargs="+", default=PY_TESTS, help="with --python: the test files to run")
+    parser.add_argument("--select", default=SELECT,
+                        help="with --python: pytest -k expression (leave out slow property tests: 'not invariants')")
     parser.add_argument("--diffs", type=Path, help="with --python: write each survivor's diff to this file")
     args = parser.parse_args()
     if args.python:
-        return run_mutmut(args.only, args.tests, args.jobs, args.diffs)
+        return run_mutmut(args.only, args.tests, args.jobs, args.diffs, args.select)
     chosen = [m for m in mutations() if args.k in m.name]
     if args.list:
         print("\n".join(m.name for m in chosen))

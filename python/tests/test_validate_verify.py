@@ -111,10 +111,20 @@ GPU = {"instances": {"a": {"model": "org/m", "port": 8080, "gpus": [0]}, "b": {"
 def test_host_systemd_version_reads_systemd_analyze(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tgi_nix.generate.validate import host_systemd_version
 
+    from tgi_nix.errors import ToolMissingError
+    from tgi_nix.generate.validate import systemd_version
+
     install_analyze(tmp_path, monkeypatch, 256, "exit 0")
     assert host_systemd_version() == 256
+    # A systemd-analyze that cannot say its version: no version, not a crash.
+    mute = tmp_path / "analyze-bin" / "systemd-analyze"
+    mute.write_text("#!/bin/sh\necho 'something went wrong' >&2\nexit 1\n")
+    assert systemd_version() == 0 and host_systemd_version() is None
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert host_systemd_version() is None
+    with pytest.raises(ToolMissingError) as err:
+        systemd_version()
+    assert str(err.value) == "systemd-analyze not found; install systemd (Debian: apt-get install systemd)"
 
 
 @pytest.mark.parametrize(("target", "words"), [(None, "a current systemd (NixOS)"), (256, "systemd 256")])
@@ -170,6 +180,21 @@ def test_a_noted_line_does_not_hide_a_rejection_after_it(
     install_analyze(tmp_path, monkeypatch, 250, f'{first}\necho "$(basename "$1"): Failed to parse something" >&2\nexit 1')
     with pytest.raises(UnitVerifyError, match="Failed to parse something"):
         validate(parse_spec(GPU), "spec.toml", "/opt/podman")
+
+
+def test_every_rejected_line_is_its_own_line_of_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tgi_nix.errors import UnitVerifyError
+    from tgi_nix.generate.validate import validate
+    from tgi_nix.spec.loader import parse_spec
+
+    install_analyze(tmp_path, monkeypatch, 256, 'for f in "$@"; do echo "$(basename "$f"): bad unit" >&2; done\nexit 1')
+    with pytest.raises(UnitVerifyError) as err:
+        validate(parse_spec({"instances": {"a": {"model": "org/m", "port": 8080}}}), "spec.toml", "/bin/true")
+    assert str(err.value).split("\n") == [
+        "systemd-analyze verify rejected the rendered units:",
+        "huggingface-tgi-a-image.service: bad unit",
+        "huggingface-tgi-a.service: bad unit",
+    ]
 
 
 def test_podman_missing_here_is_the_whole_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
