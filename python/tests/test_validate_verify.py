@@ -4,12 +4,23 @@ the option it comes from, a podman that is not installed here as a note, and `-q
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
 from tgi_nix.cli import main
+from tgi_nix.errors import NixError, SpecError, ToolMissingError, UnitVerifyError
+from tgi_nix.generate.validate import (
+    _unit_key_options,
+    explain,
+    host_systemd_version,
+    systemd_version,
+    validate,
+)
+from tgi_nix.nix.bridge import module_dir
+from tgi_nix.spec.loader import INSTANCE_KEYS, parse_spec
 
 from .conftest import EXAMPLES
 
@@ -73,9 +84,6 @@ def test_quiet_still_prints_errors(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_the_unit_key_table_names_real_keys_and_options(tmp_path: Path) -> None:
     """core/unit-keys.nix maps unit keys to options: every option exists, and every key is one the
     rendered units of the examples use (a renamed key or option would silently stop the mapping)."""
-    from tgi_nix.generate.validate import _unit_key_options
-    from tgi_nix.spec.loader import INSTANCE_KEYS
-
     table = _unit_key_options()
     assert {option for options in table.values() for option in options} <= set(INSTANCE_KEYS)
     used: set[str] = set()
@@ -109,11 +117,6 @@ GPU = {"instances": {"a": {"model": "org/m", "port": 8080, "gpus": [0]}, "b": {"
 
 
 def test_host_systemd_version_reads_systemd_analyze(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tgi_nix.generate.validate import host_systemd_version
-
-    from tgi_nix.errors import ToolMissingError
-    from tgi_nix.generate.validate import systemd_version
-
     install_analyze(tmp_path, monkeypatch, 256, "exit 0")
     assert host_systemd_version() == 256
     # A systemd-analyze that cannot say its version: no version, not a crash.
@@ -131,9 +134,6 @@ def test_host_systemd_version_reads_systemd_analyze(tmp_path: Path, monkeypatch:
 def test_a_key_only_the_target_knows_is_one_note_naming_target_and_host(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: int | None, words: str
 ) -> None:
-    from tgi_nix.generate.validate import validate
-    from tgi_nix.spec.loader import parse_spec
-
     install_analyze(tmp_path, monkeypatch, 250, UNKNOWN_RESTART_STEPS)
     report = validate(parse_spec(GPU), "spec.toml", "/bin/true", systemd_version=target)
     # Two main units carry RestartSteps=: one note, not one per line.
@@ -144,9 +144,6 @@ def test_a_key_only_the_target_knows_is_one_note_naming_target_and_host(
 
 
 def test_an_older_target_renders_no_key_the_host_cannot_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tgi_nix.generate.validate import validate
-    from tgi_nix.spec.loader import parse_spec
-
     install_analyze(tmp_path, monkeypatch, 250, UNKNOWN_RESTART_STEPS)
     report = validate(parse_spec(GPU), "spec.toml", "/bin/true", systemd_version=252)
     assert not any("not verified" in note for note in report.notes), report.notes
@@ -157,10 +154,6 @@ def test_an_older_target_renders_no_key_the_host_cannot_check(tmp_path: Path, mo
 def test_a_host_systemd_that_has_the_key_and_rejects_it_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tgi_nix.errors import UnitVerifyError
-    from tgi_nix.generate.validate import validate
-    from tgi_nix.spec.loader import parse_spec
-
     install_analyze(tmp_path, monkeypatch, 254, UNKNOWN_RESTART_STEPS)
     with pytest.raises(UnitVerifyError, match="RestartSteps=5: Unknown key"):
         validate(parse_spec(GPU), "spec.toml", "/bin/true")
@@ -173,20 +166,12 @@ PODMAN_MISSING = 'echo "$(basename "$1"): Command /opt/podman is not executable:
 def test_a_noted_line_does_not_hide_a_rejection_after_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str
 ) -> None:
-    from tgi_nix.errors import UnitVerifyError
-    from tgi_nix.generate.validate import validate
-    from tgi_nix.spec.loader import parse_spec
-
     install_analyze(tmp_path, monkeypatch, 250, f'{first}\necho "$(basename "$1"): Failed to parse something" >&2\nexit 1')
     with pytest.raises(UnitVerifyError, match="Failed to parse something"):
         validate(parse_spec(GPU), "spec.toml", "/opt/podman")
 
 
 def test_every_rejected_line_is_its_own_line_of_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tgi_nix.errors import UnitVerifyError
-    from tgi_nix.generate.validate import validate
-    from tgi_nix.spec.loader import parse_spec
-
     install_analyze(tmp_path, monkeypatch, 256, 'for f in "$@"; do echo "$(basename "$f"): bad unit" >&2; done\nexit 1')
     with pytest.raises(UnitVerifyError) as err:
         validate(parse_spec({"instances": {"a": {"model": "org/m", "port": 8080}}}), "spec.toml", "/bin/true")
@@ -198,9 +183,6 @@ def test_every_rejected_line_is_its_own_line_of_the_error(tmp_path: Path, monkey
 
 
 def test_podman_missing_here_is_the_whole_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tgi_nix.generate.validate import validate
-    from tgi_nix.spec.loader import parse_spec
-
     install_analyze(tmp_path, monkeypatch, 256, f"{PODMAN_MISSING}\n{PODMAN_MISSING}\nexit 1")
     report = validate(parse_spec(GPU), "spec.toml", "/opt/podman")
     assert report.notes.count("podman is not installed at /opt/podman on this host (systemd: No such file or "
@@ -208,10 +190,6 @@ def test_podman_missing_here_is_the_whole_note(tmp_path: Path, monkeypatch: pyte
 
 
 def test_a_silent_failure_of_systemd_analyze_is_still_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tgi_nix.errors import UnitVerifyError
-    from tgi_nix.generate.validate import validate
-    from tgi_nix.spec.loader import parse_spec
-
     install_analyze(tmp_path, monkeypatch, 256, "exit 3")
     with pytest.raises(UnitVerifyError, match="systemd-analyze verify exited 3 without saying why"):
         validate(parse_spec(GPU), "spec.toml", "/bin/true")
@@ -220,10 +198,6 @@ def test_a_silent_failure_of_systemd_analyze_is_still_an_error(tmp_path: Path, m
 def test_validate_names_the_source_and_passes_the_cores_warnings_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tgi_nix.errors import SpecError
-    from tgi_nix.generate.validate import validate
-    from tgi_nix.spec.loader import parse_spec
-
     install_analyze(tmp_path, monkeypatch, 256, "exit 0")
     with pytest.raises(SpecError, match=r"^my\.toml is invalid:\ninstances\.a\.model: "):
         validate(parse_spec({"instances": {"a": {"model": "no model id", "port": 8080}}}), "my.toml", "/bin/true")
@@ -234,8 +208,6 @@ def test_validate_names_the_source_and_passes_the_cores_warnings_on(
 
 
 def unit_line(tmp_path: Path, text: str, message: str = "bad", owners: dict[str, str] | None = None) -> str:
-    from tgi_nix.generate.validate import explain
-
     unit = tmp_path / "u.service"
     unit.write_text(f"[Service]\n{text}\n")
     return explain(f"{tmp_path}/u.service:2: {message}", tmp_path, {"u.service": "a"} if owners is None else owners)
@@ -249,7 +221,6 @@ def test_explain_names_the_line_its_key_and_the_options(tmp_path: Path) -> None:
     assert unit_line(tmp_path, "ProtectHome=yes") == "u.service, line 2: ProtectHome=yes: bad"
     assert unit_line(tmp_path, "User=x", owners={}) == "u.service, line 2: User=x: bad"
     # Not a position, or one past the end of the file: systemd's line as it is, without the directory.
-    from tgi_nix.generate.validate import explain
 
     assert explain(f"{tmp_path}/u.service: something", tmp_path, {}) == "u.service: something"
     assert explain(f"{tmp_path}/u.service:9: bad", tmp_path, {}) == "u.service:9: bad"
@@ -263,12 +234,6 @@ def test_explain_shows_values_up_to_80_characters_whole(tmp_path: Path) -> None:
 
 
 def test_a_broken_unit_key_table_says_what_was_being_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
-
-    from tgi_nix.errors import NixError
-    from tgi_nix.generate.validate import _unit_key_options
-    from tgi_nix.nix.bridge import module_dir
-
     copy = tmp_path / "modules" / "huggingface-tgi"
     shutil.copytree(module_dir(), copy)
     (copy / "core" / "unit-keys.nix").write_text("{ broken")
