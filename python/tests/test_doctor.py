@@ -12,9 +12,11 @@ import pytest
 
 from tgi_nix.cli import main
 from tgi_nix.nix.bridge import evaluate
+from tgi_nix.nix.facts import CoreResult
 from tgi_nix.ops import doctor
 from tgi_nix.ops.doctor import CommandResult, Finding, Host, run_checks
 from tgi_nix.spec.loader import parse_spec
+from tgi_nix.spec.schema import Spec
 
 TOKEN = "hf_DoNotPrintMe0123456789"
 ENV_FILE = "/var/lib/huggingface-tgi/secrets.env"
@@ -71,6 +73,15 @@ def instance(**extra: Any) -> dict[str, Any]:
 
 
 Check = Callable[..., list[Finding]]
+_CORES: dict[str, CoreResult] = {}
+
+
+def core_of(spec: Spec) -> CoreResult:
+    """The core's facts for a spec, evaluated once per spec in a test run (many tests share one)."""
+    key = spec.model_dump_json()
+    if key not in _CORES:
+        _CORES[key] = evaluate(spec)
+    return _CORES[key]
 
 
 @pytest.fixture
@@ -85,7 +96,7 @@ def check(root: Path) -> Check:
             return free
 
         host = Host(root=root, run=runner or FakeRunner(), disk_free=disk_free, root_uid=os.getuid())
-        core = evaluate(spec)
+        core = core_of(spec)
         return run_checks(spec, core.instances, host, core.warnings)
 
     return _check
