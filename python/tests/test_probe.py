@@ -414,7 +414,11 @@ def test_every_check_reports_what_it_saw(monkeypatch: pytest.MonkeyPatch) -> Non
     bodies = {r.url.path: json.loads(r.content) for r in fake.requests if r.content}
     assert bodies["/generate"]["parameters"]["max_new_tokens"] == 4
     assert bodies["/generate"]["parameters"]["do_sample"] is False and bodies["/generate"]["inputs"] == PROMPT
-    assert bodies["/v1/chat/completions"]["max_tokens"] == 4 and bodies["/v1/chat/completions"]["temperature"] == 0.0
+    chats = [json.loads(r.content) for r in fake.requests if r.url.path == "/v1/chat/completions"]
+    assert [(c["stream"], c["max_tokens"], c["temperature"]) for c in chats] == [(False, 4, 0.0), (True, 4, 0.0)]
+    streams = [json.loads(r.content) for r in fake.requests if r.url.path == "/generate_stream"]
+    assert [(s["parameters"]["max_new_tokens"], s["parameters"]["do_sample"], s["inputs"]) for s in streams] == [
+        (4, False, PROMPT)]
     assert report.as_json() == {"name": "t", "url": "http://tgi.test", "model": "org/model", "ok": True,
                                 "reachable": True, "checks": [asdict(c) for c in report.checks]}
 
