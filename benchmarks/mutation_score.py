@@ -300,7 +300,22 @@ def mutant_diffs(mutants: Path, names: list[str]) -> dict[str, str]:
     return diffs
 
 
-def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None, select: str) -> int:
+# mutmut's exit codes per mutant (mutmut/stats.py), by what this benchmark reports.
+_STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
+           24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout", None: "not checked"}
+
+
+def mutant_statuses(mutants: Path) -> dict[str, str]:
+    """Every mutant's status from mutmut's per-file results (mutants/**/*.meta)."""
+    found: dict[str, str] = {}
+    for meta in sorted(mutants.rglob("*.meta")):
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            found[name] = _STATUS.get(code, "suspicious")
+    return found
+
+
+def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None, select: str,
+               names: list[str]) -> int:
     mutmut = BIN / "mutmut"
     if not mutmut.exists():
         raise SystemExit("mutmut is not installed: .venv/bin/pip install mutmut")
@@ -321,15 +336,15 @@ def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None,
         # mutmut puts its mutated copy first on sys.path; a PYTHONPATH to some checkout's sources must not win.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"TGI_NIX_ROOT": str(root)}
         started = time.monotonic()
-        subprocess.run([str(mutmut), "run", "--max-children", str(jobs)], cwd=python, env=env,
+        subprocess.run([str(mutmut), "run", "--max-children", str(jobs), *names], cwd=python, env=env,
                        stdout=subprocess.DEVNULL, check=False)
-        subprocess.run([str(mutmut), "export-cicd-stats"], cwd=python, env=env, capture_output=True, check=True)
-        stats = json.loads((python / "mutants" / "mutmut-cicd-stats.json").read_text())
-        results = subprocess.run([str(mutmut), "results"], cwd=python, env=env, capture_output=True, text=True,
-                                 check=False).stdout
-        survivors = [line.strip().rsplit(":", 1)[0] for line in results.splitlines()
-                     if line.strip().endswith(": survived")]
+        statuses = mutant_statuses(python / "mutants")
+        if names:  # only these were run: the others are "not checked"
+            statuses = {name: status for name, status in statuses.items() if name in set(names)}
+        survivors = sorted(name for name, status in statuses.items() if status == "survived")
         shown = mutant_diffs(python / "mutants", survivors)
+    count = {status: sum(1 for s in statuses.values() if s == status)
+             for status in ("killed", "survived", "no tests", "timeout", "skipped", "not checked", "suspicious")}
     by_function: dict[str, int] = {}
     equivalent: list[tuple[str, str]] = []
     for name in survivors:
@@ -339,13 +354,14 @@ def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None,
             equivalent.append((name, reason))
         else:
             by_function[function] = by_function.get(function, 0) + 1
-    total = stats["total"] - stats["skipped"] - len(equivalent)
-    print(f"Python mutations ({', '.join(only)}): {stats['killed']}/{total} killed "
-          f"({100 * stats['killed'] / max(total, 1):.1f} %), {stats['survived'] - len(equivalent)} survived, "
-          f"{len(equivalent)} equivalent (not counted), {stats['no_tests']} without tests, "
-          f"{stats['timeout']} timed out; {time.monotonic() - started:.0f} s")
-    for function, count in sorted(by_function.items(), key=lambda kv: -kv[1]):
-        print(f"  {count:4d} survivors in {function}")
+    total = len(statuses) - count["skipped"] - count["not checked"] - len(equivalent)
+    print(f"Python mutations ({', '.join(only)}{'; ' + str(len(names)) + ' named mutants' if names else ''}): "
+          f"{count['killed']}/{total} killed ({100 * count['killed'] / max(total, 1):.1f} %), "
+          f"{count['survived'] - len(equivalent)} survived, {len(equivalent)} equivalent (not counted), "
+          f"{count['no tests']} without tests, {count['timeout']} timed out, {count['suspicious']} suspicious, "
+          f"{count['not checked']} not checked; {time.monotonic() - started:.0f} s")
+    for function, number in sorted(by_function.items(), key=lambda kv: -kv[1]):
+        print(f"  {number:4d} survivors in {function}")
     for name, reason in equivalent:
         print(f"  equivalent: {name}: {reason}")
     if diffs is not None:
@@ -364,10 +380,12 @@ def main() -> int:
     parser.add_argument("--tests", nargs="+", default=PY_TESTS, help="with --python: the test files to run")
     parser.add_argument("--select", default=SELECT,
                         help="with --python: pytest -k expression (leave out slow property tests: 'not invariants')")
+    parser.add_argument("--mutants", nargs="+", default=[],
+                        help="with --python: run only these mutants (names as listed, e.g. a previous run's survivors)")
     parser.add_argument("--diffs", type=Path, help="with --python: write each survivor's diff to this file")
     args = parser.parse_args()
     if args.python:
-        return run_mutmut(args.only, args.tests, args.jobs, args.diffs, args.select)
+        return run_mutmut(args.only, args.tests, args.jobs, args.diffs, args.select, args.mutants)
     chosen = [m for m in mutations() if args.k in m.name]
     if args.list:
         print("\n".join(m.name for m in chosen))
