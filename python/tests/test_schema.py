@@ -384,3 +384,28 @@ def test_model_sizes_known_or_from_the_name() -> None:
     assert estimated_model_size_gb("Qwen/Qwen2.5-1.5b") == (3.0, "1.5B parameters in its name")
     assert estimated_model_size_gb("org7B/none") is None  # the owner's name says nothing
     assert estimated_model_size_gb("org/gpt2") is None
+
+
+def test_error_paths_leave_out_pydantics_union_tags_and_name_the_root() -> None:
+    from typing import Literal
+
+    from pydantic import BaseModel, ValidationError
+
+    from tgi_nix.spec.loader import format_validation_error
+
+    class Union(BaseModel):
+        choice: Literal["all"] | list[int]
+
+    with pytest.raises(ValidationError) as err:
+        Union.model_validate({"choice": "some"})
+    assert any("[" in str(part) for e in err.value.errors() for part in e["loc"])  # pydantic's tags are there
+    assert format_validation_error(err.value) == (
+        "choice: Input should be 'all' (got 'some')\nchoice: Input should be a valid list (got 'some')")
+    with pytest.raises(SpecError) as info:
+        parse_spec(5)  # type: ignore[arg-type]
+    assert str(info.value).split("\n")[1].startswith("spec: Input should be a valid dictionary")
+
+
+def test_a_local_path_is_sized_by_its_last_component() -> None:
+    assert estimated_model_size_gb("/srv/Qwen-7B.v2/weights") is None
+    assert estimated_model_size_gb("/srv/models/Qwen2.5-7B") == (14.0, "7B parameters in its name")
