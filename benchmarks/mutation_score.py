@@ -237,6 +237,9 @@ PY_TESTS = [
 _TEMP_NAME = "the name of a temporary file or directory that no output shows (explain strips the directory)"
 _UNIT_PATH = ("not observable with systemd-analyze 252: the units named on its command line resolve each other's "
               "Requires= without SYSTEMD_UNIT_PATH")
+_KEY_REASON = ("every BadKeyFile doctor can meet names the file first ('<path>: ...'; an empty first line "
+               "fails before read_api_key)")
+_KEY_SPLIT = "BadKeyFile's reasons hold no ': ', so every split of '<path>: <reason>' at ': ' ends in the reason"
 EQUIVALENT: dict[tuple[str, str], str] = {
     ("validate.x_verify_units", "check=None"): "check=None is falsy like check=False: neither raises on a status",
     ("validate.x_verify_units", "-check=False,"): "check defaults to False",
@@ -257,6 +260,14 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("validate.x_validate", '"UNITS"'): _TEMP_NAME,
     ("loader.x__clean_loc", '"XXfunction-XX"'):
         "every pydantic tag that starts with function- also holds a '[', which the other test removes",
+    ("doctor.x_run_command", "check=None"): "check=None is falsy like check=False: neither raises on a status",
+    ("doctor.x_run_command", "timeout=30, )"): "check defaults to False",
+    ("doctor.x_check_api_key_file", 'if (": " in str(err)) or True'): _KEY_REASON,
+    ("doctor.x_check_api_key_file", "else str(None)"): _KEY_REASON,
+    ("doctor.x_check_api_key_file", 'str(err).split(": ", )[-1]'): _KEY_SPLIT,
+    ("doctor.x_check_api_key_file", 'str(err).rsplit(": ", 1)[-1]'): _KEY_SPLIT,
+    ("doctor.x_check_api_key_file", 'str(err).split(": ", 2)[-1]'): _KEY_SPLIT,
+    ("doctor.x_check_api_key_file", 'str(err).split(": ", 1)[+1]'): _KEY_SPLIT,
     ("validate.x_validate", "render_spec_module(spec, None)"):
         "the source only names the spec in a comment of the temporary module, which is parsed and thrown away",
 }
@@ -290,7 +301,8 @@ def mutant_diffs(mutants: Path, names: list[str]) -> dict[str, str]:
         path = mutants / "src" / (module.replace(".", "/") + ".py")
         if path not in functions:
             source = path.read_text() if path.is_file() else ""
-            functions[path] = {node.name: ast.get_source_segment(source, node) or ""
+            lines = source.splitlines(keepends=True)
+            functions[path] = {node.name: "".join(lines[node.lineno - 1 : node.end_lineno])
                                for node in ast.walk(ast.parse(source))
                                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
         mutant = function.rpartition(".")[2]

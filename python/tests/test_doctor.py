@@ -599,6 +599,9 @@ def test_a_secret_path_that_cannot_be_inspected_or_read(check: Check, root: Path
     monkeypatch.setattr(Path, "read_text", read_text)
     assert only(check(), "token") == Finding("fail", "token", "ds", f"{ENV_FILE}: cannot read: Permission denied",
                                              "run doctor as root")
+    write(root, "/k/secrets.env", "k3y\n", 0o600)
+    assert only(check({"ds": instance(apiKeyFile="/k/secrets.env")}), "api-key") == Finding(
+        "fail", "api-key", "ds", "/k/secrets.env: cannot read: Permission denied", "run doctor as root")
 
 
 KEY = "/var/lib/huggingface-tgi/api-key"
@@ -626,6 +629,14 @@ def test_api_key_findings(check: Check, root: Path, content: bytes, mode: int, e
     file.chmod(mode)
     assert only(check({"ds": instance(apiKeyFile=KEY)}), "api-key") == Finding(
         expected[0], "api-key", "ds", expected[1], expected[2])  # type: ignore[arg-type]
+
+
+def test_an_unusable_key_in_a_path_with_spaces_is_explained_after_the_path(check: Check, root: Path) -> None:
+    spaced = "/var/lib/huggingface-tgi/my key"
+    write(root, spaced, "k3y with space\n", 0o600)
+    assert only(check({"ds": instance(apiKeyFile=spaced)}), "api-key").message == (
+        f"{spaced}: the key (its first line) holds spaces, control or non-ASCII characters, which an HTTP "
+        "Authorization header cannot carry")
 
 
 def test_missing_api_key_file_says_how_to_create_it(check: Check) -> None:
