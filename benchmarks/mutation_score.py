@@ -374,6 +374,13 @@ def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None,
           f"{count['survived'] - len(equivalent)} survived, {len(equivalent)} equivalent (not counted), "
           f"{count['no tests']} without tests, {count['timeout']} timed out, {count['suspicious']} suspicious, "
           f"{count['not checked']} not checked; {time.monotonic() - started:.0f} s")
+    modules = sorted({re.split(r"\.xǁ|\.x_", name, maxsplit=1)[0] for name in statuses})
+    for module in modules if len(modules) > 1 else []:
+        mine = {n: st for n, st in statuses.items() if re.split(r"\.xǁ|\.x_", n, maxsplit=1)[0] == module}
+        same = sum(1 for n, _ in equivalent if n in mine)
+        killed = sum(1 for st in mine.values() if st == "killed")
+        counted = sum(1 for st in mine.values() if st not in ("skipped", "not checked")) - same
+        print(f"  {module}: {killed}/{counted} killed ({100 * killed / max(counted, 1):.1f} %), {same} equivalent")
     for function, number in sorted(by_function.items(), key=lambda kv: -kv[1]):
         print(f"  {number:4d} survivors in {function}")
     for name, reason in equivalent:
