@@ -260,6 +260,12 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("validate.x_validate", '"UNITS"'): _TEMP_NAME,
     ("loader.x__clean_loc", '"XXfunction-XX"'):
         "every pydantic tag that starts with function- also holds a '[', which the other test removes",
+    ("loader.x__clean_loc", '"FUNCTION-"'):
+        "every pydantic tag that starts with function- also holds a '[', which the other test removes",
+    ("loader.x__explain", "if (loc) or True else"): "an unknown key always has a location",
+    ("loader.x__explain", 'if loc else "XX?XX"'): "an unknown key always has a location",
+    ("loader.x__explain", "get_close_matches(key, keys, n=2)"): "only the closest match is shown",
+    ("bridge.x__nul_paths", '"XX\x00XX" not in key'): "an identifier never holds a NUL character",
     ("doctor.x_run_command", "check=None"): "check=None is falsy like check=False: neither raises on a status",
     ("doctor.x_run_command", "timeout=30, )"): "check defaults to False",
     ("doctor.x_check_api_key_file", 'if (": " in str(err)) or True'): _KEY_REASON,

@@ -284,7 +284,7 @@ def test_check_and_evaluate_name_the_source_and_every_finding() -> None:
 
 def test_a_nul_character_is_named_by_its_path() -> None:
     spec = parse_spec({"instances": {"a": {"model": "o/m", "port": 8080, "extraArgs": ["ok", "x\x00y"],
-                                           "environment": {"K\x00": "v", "GOOD": "w\x00"}}}})
+                                           "environment": {"K\x00": "v", "GOOD": "w\x00", "A B": "\x00"}}}})
     with pytest.raises(SpecError, match=r"^my\.toml is invalid:\ninstances\.a\.extraArgs\[1\]: contains a NUL"):
         evaluate(spec, source="my.toml")
     with pytest.raises(SpecError, match=r"^spec is invalid:\ninstances\.a\.extraArgs\[1\]: contains a NUL"):
@@ -296,6 +296,7 @@ def test_a_nul_character_is_named_by_its_path() -> None:
         "instances.a.extraArgs[1]: contains a NUL character (\\u0000); remove it",
         'instances.a.environment."K\\u0000": contains a NUL character (\\u0000); remove it',
         "instances.a.environment.GOOD: contains a NUL character (\\u0000); remove it",
+        'instances.a.environment."A B": contains a NUL character (\\u0000); remove it',
     ]
 
 
