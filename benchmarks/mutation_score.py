@@ -240,6 +240,9 @@ _UNIT_PATH = ("not observable with systemd-analyze 252: the units named on its c
 _KEY_REASON = ("every BadKeyFile doctor can meet names the file first ('<path>: ...'; an empty first line "
                "fails before read_api_key)")
 _KEY_SPLIT = "BadKeyFile's reasons hold no ': ', so every split of '<path>: <reason>' at ': ' ends in the reason"
+_NO_OPTIONS = "a key the table does not list gets no '(set by ...)' whether its options are [] or None"
+_TEXT_PRINT = "rich highlights str, never a Text, so highlight= changes nothing here"
+_ALWAYS_GIVEN = "both callers pass the source, so the default is never used"
 EQUIVALENT: dict[tuple[str, str], str] = {
     ("validate.x_verify_units", "check=None"): "check=None is falsy like check=False: neither raises on a status",
     ("validate.x_verify_units", "-check=False,"): "check defaults to False",
@@ -274,6 +277,26 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("doctor.x_check_api_key_file", 'str(err).rsplit(": ", 1)[-1]'): _KEY_SPLIT,
     ("doctor.x_check_api_key_file", 'str(err).split(": ", 2)[-1]'): _KEY_SPLIT,
     ("doctor.x_check_api_key_file", 'str(err).split(": ", 1)[+1]'): _KEY_SPLIT,
+    ("validate.x_explain", "_unit_key_options().get(key, None)"): _NO_OPTIONS,
+    ("validate.x_explain", "_unit_key_options().get(key, )"): _NO_OPTIONS,
+    ("doctor.x_cdi_spec_dirs", "if (dropins.is_dir()) or True else"): "globbing a missing directory finds nothing",
+    ("doctor.x_print_table", "soft_wrap=True, highlight=True)"): _TEXT_PRINT,
+    ("doctor.x_print_table", "soft_wrap=True, highlight=None)"): _TEXT_PRINT,
+    ("doctor.x_print_table", "soft_wrap=True, )"): _TEXT_PRINT,
+    ("doctor.x_print_table", "console.print(Text(line), "): _TEXT_PRINT,
+    ("doctor.x_print_table", 'table.add_column(header, overflow=None)'):
+        "every word fits its column (checked before the table is chosen), so no word overflows",
+    ("doctor.x_print_table", 'table.add_column(header, )'):
+        "every word fits its column (checked before the table is chosen), so no word overflows",
+    ("bridge.x__eval_core", 'source: str = "XXspecXX"'): _ALWAYS_GIVEN,
+    ("bridge.x__eval_core", 'source: str = "SPEC"'): _ALWAYS_GIVEN,
+    ("bridge.x__eval_core", 'payload.get("instances", None)'): "the payload always has instances (core_input)",
+    ("bridge.x__eval_core", 'payload.get("instances", )'): "the payload always has instances (core_input)",
+    ("bridge.x__eval_core", "TemporaryDirectory(prefix=None)"): _TEMP_NAME,
+    ("bridge.x__eval_core", '"XXtgi-nix-XX"'): _TEMP_NAME,
+    ("bridge.x__eval_core", '"TGI-NIX-"'): _TEMP_NAME,
+    ("bridge.x__eval_core", '"XXinstances.jsonXX"'): _TEMP_NAME,
+    ("bridge.x__eval_core", '"INSTANCES.JSON"'): _TEMP_NAME,
     ("validate.x_validate", "render_spec_module(spec, None)"):
         "the source only names the spec in a comment of the temporary module, which is parsed and thrown away",
 }

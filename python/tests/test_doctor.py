@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -862,3 +863,20 @@ def test_blocks_when_a_word_does_not_fit_with_the_fix_and_the_log() -> None:
     text = wide.export_text()
     assert "┃" in text and "huggingface-tgi-ds.service failed" in text and "fix:" not in text
     assert text.endswith("last log lines of ds:\nlog one\nlog two\n")
+
+
+def test_the_table_when_every_word_fits() -> None:
+    from rich.console import Console
+
+    findings = [Finding("fail", "unit", "ds", "huggingface-tgi-ds.service failed", "systemctl start x", ("log 1",)),
+                Finding("ok", "podman", "host", "podman 5.4.2")]
+    console = Console(width=100, record=True, color_system=None, file=io.StringIO())
+    doctor.print_table(findings, console)
+    assert console.export_text() == (
+        "┏━━━━━━┳━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┓\n"
+        "┃      ┃ check  ┃ instance ┃ finding                           ┃ what to do        ┃\n"
+        "┡━━━━━━╇━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━┩\n"
+        "│ fail │ unit   │ ds       │ huggingface-tgi-ds.service failed │ systemctl start x │\n"
+        "│ ok   │ podman │ host     │ podman 5.4.2                      │                   │\n"
+        "└──────┴────────┴──────────┴───────────────────────────────────┴───────────────────┘\n"
+        "last log lines of ds:\nlog 1\n")
