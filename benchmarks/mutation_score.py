@@ -297,6 +297,11 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("bridge.x__eval_core", '"TGI-NIX-"'): _TEMP_NAME,
     ("bridge.x__eval_core", '"XXinstances.jsonXX"'): _TEMP_NAME,
     ("bridge.x__eval_core", '"INSTANCES.JSON"'): _TEMP_NAME,
+    ("options.x_option_docs", "if (field.examples) or True else None"): "every option has an example",
+    ("options.x_option_docs", 'field.description or "XXXX"'): "every option has a description (a test checks it)",
+    ("loader.x_load_spec", 'raw.decode("UTF-8")'): "Python's codec names are case-insensitive",
+    ("schema.x_nix", ""): ("nix() runs once, when the schema class is defined at import, before mutmut picks a "
+                           "mutant; its output is checked by `options --check` and test_option_declarations"),
     ("validate.x_validate", "render_spec_module(spec, None)"):
         "the source only names the spec in a comment of the temporary module, which is parsed and thrown away",
 }

@@ -409,3 +409,32 @@ def test_error_paths_leave_out_pydantics_union_tags_and_name_the_root() -> None:
 def test_a_local_path_is_sized_by_its_last_component() -> None:
     assert estimated_model_size_gb("/srv/Qwen-7B.v2/weights") is None
     assert estimated_model_size_gb("/srv/models/Qwen2.5-7B") == (14.0, "7B parameters in its name")
+
+
+def test_checked_spec_names_its_source_and_unreadable_files_say_why(tmp_path: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    with pytest.raises(SpecError, match=r"^spec is invalid:\ninstances\.main\.port: Input should be"):
+        checked_spec(one(port="1"))
+    with pytest.raises(SpecError, match=r"^my\.toml is invalid:\ninstances\.main\.port: Input should be"):
+        checked_spec(one(port="1"), "my.toml")
+    spec = tmp_path / "spec.toml"
+    spec.write_text("")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(SpecError) as info:
+        load_spec(spec)
+    assert str(info.value) == f"{spec}: cannot read: Permission denied"
+
+
+def test_nix_types_keep_the_bounds_through_optional_and_annotated() -> None:
+    from typing import Annotated
+
+    import annotated_types
+
+    assert nix_type_of(Annotated[int, annotated_types.Ge(1)]) == "types.ints.positive"
+    assert nix_type_of(int | None, [annotated_types.Ge(0)]) == "types.nullOr types.ints.unsigned"
