@@ -240,6 +240,7 @@ _UNIT_PATH = ("not observable with systemd-analyze 252: the units named on its c
 _KEY_REASON = ("every BadKeyFile doctor can meet names the file first ('<path>: ...'; an empty first line "
                "fails before read_api_key)")
 _KEY_SPLIT = "BadKeyFile's reasons hold no ': ', so every split of '<path>: <reason>' at ': ' ends in the reason"
+_CDI_ROWS = "_group_devices rebuilds every device row as check 'cdi', whatever the row said"
 _NO_OPTIONS = "a key the table does not list gets no '(set by ...)' whether its options are [] or None"
 _TEXT_PRINT = "rich highlights str, never a Text, so highlight= changes nothing here"
 _ALWAYS_GIVEN = "both callers pass the source, so the default is never used"
@@ -279,6 +280,11 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("doctor.x_check_api_key_file", 'str(err).split(": ", 1)[+1]'): _KEY_SPLIT,
     ("validate.x_explain", "_unit_key_options().get(key, None)"): _NO_OPTIONS,
     ("validate.x_explain", "_unit_key_options().get(key, )"): _NO_OPTIONS,
+    ("doctor.x_check_cdi", '"XXcdiXX", subject'): _CDI_ROWS,
+    ("doctor.x_check_cdi", '"CDI", subject'): _CDI_ROWS,
+    ("doctor.x_check_cdi", '"ok", None, subject'): _CDI_ROWS,
+    ("doctor.x_check_cdi", '"fail", None, subject'): _CDI_ROWS,
+    ("doctor.x_check_cdi", '"warn", None, subject'): _CDI_ROWS,
     ("doctor.x_cdi_spec_dirs", "if (dropins.is_dir()) or True else"): "globbing a missing directory finds nothing",
     ("doctor.x_print_table", "soft_wrap=True, highlight=True)"): _TEXT_PRINT,
     ("doctor.x_print_table", "soft_wrap=True, highlight=None)"): _TEXT_PRINT,

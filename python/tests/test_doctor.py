@@ -880,3 +880,11 @@ def test_the_table_when_every_word_fits() -> None:
         "│ ok   │ podman │ host     │ podman 5.4.2                      │                   │\n"
         "└──────┴────────┴──────────┴───────────────────────────────────┴───────────────────┘\n"
         "last log lines of ds:\nlog 1\n")
+
+
+def test_unknown_sizes_and_broken_cdi_specs_are_named(check: Check, root: Path) -> None:
+    findings = check({"a": instance(model="org/one"), "b": instance(port=8081, model="org/two")}, free=100 * GB)
+    assert "; size of org/one, org/two unknown, cannot tell whether it fits" in only(findings, "disk").message
+    write(root, "/etc/cdi/broken.json", "{not json")
+    broken = [f for f in check() if f.check == "cdi" and f.level == "warn"]
+    assert broken == [Finding("warn", "cdi", "host", "cannot parse CDI spec /etc/cdi/broken.json", "regenerate it")]
