@@ -251,6 +251,8 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("validate.x_systemd_version", "text=True, )"): "check defaults to False",
     ("validate.x_verify_units", "explained = None"): "None is falsy like False",
     ("validate.x_verify_units", 'line.rsplit(": ", 2)[-1]'): "the last field is the same whichever the split count",
+    ("validate.x_verify_units", 'line.rsplit(": ", )[-1]'): "the last field is the same whichever the split count",
+    ("validate.x_verify_units", 'line.rsplit(": ", 1)[+1]'): "[+1] of a split in two is its last field, [-1]",
     ("validate.x_verify_units", "env=None"): _UNIT_PATH,
     ("validate.x_verify_units", "-env={**os.environ"): _UNIT_PATH,
     ("validate.x_verify_units", '"XXSYSTEMD_UNIT_PATHXX"'): _UNIT_PATH,

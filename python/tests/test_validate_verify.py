@@ -162,7 +162,7 @@ def test_a_host_systemd_that_has_the_key_and_rejects_it_is_an_error(
 PODMAN_MISSING = 'echo "$(basename "$1"): Command /opt/podman is not executable: No such file or directory" >&2'
 
 
-@pytest.mark.parametrize("first", [PODMAN_MISSING, UNKNOWN_RESTART_STEPS.removesuffix("exit 0")])
+@pytest.mark.parametrize("first", [PODMAN_MISSING, UNKNOWN_RESTART_STEPS.removesuffix("exit 0"), "echo >&2"])
 def test_a_noted_line_does_not_hide_a_rejection_after_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str
 ) -> None:
