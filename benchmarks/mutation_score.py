@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import fnmatch
 import json
 import os
 import re
@@ -241,6 +242,8 @@ _KEY_REASON = ("every BadKeyFile doctor can meet names the file first ('<path>: 
                "fails before read_api_key)")
 _KEY_SPLIT = "BadKeyFile's reasons hold no ': ', so every split of '<path>: <reason>' at ': ' ends in the reason"
 _CDI_ROWS = "_group_devices rebuilds every device row as check 'cdi', whatever the row said"
+_LSTRIP = "the text starts with a newline or '#' or '[': stripping other characters changes nothing"
+_JSON_DUMP = "every option's value is a JSON type already: any dump mode gives the same dict"
 _NO_OPTIONS = "a key the table does not list gets no '(set by ...)' whether its options are [] or None"
 _TEXT_PRINT = "rich highlights str, never a Text, so highlight= changes nothing here"
 _ALWAYS_GIVEN = "both callers pass the source, so the default is never used"
@@ -305,6 +308,13 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("bridge.x__eval_core", '"TGI-NIX-"'): _TEMP_NAME,
     ("bridge.x__eval_core", '"XXinstances.jsonXX"'): _TEMP_NAME,
     ("bridge.x__eval_core", '"INSTANCES.JSON"'): _TEMP_NAME,
+    ("loader.x_toml_value", "ensure_ascii=None"): "None is falsy like False",
+    ("loader.x_spec_toml", '.lstrip(None) + "\\n"'): _LSTRIP,
+    ("loader.x_spec_toml", '.lstrip("XX\\nXX") + "\\n"'): _LSTRIP,
+    ("Instanceǁto_core", "model_dump(mode=None, by_alias=True)"): _JSON_DUMP,
+    ("Instanceǁto_core", "model_dump(by_alias=True)"): _JSON_DUMP,
+    ("Instanceǁto_core", 'model_dump(mode="XXjsonXX", by_alias=True)'): _JSON_DUMP,
+    ("Instanceǁto_core", 'model_dump(mode="JSON", by_alias=True)'): _JSON_DUMP,
     ("options.x_option_docs", "if (field.examples) or True else None"): "every option has an example",
     ("options.x_option_docs", 'field.description or "XXXX"'): "every option has a description (a test checks it)",
     ("loader.x_load_spec", 'raw.decode("UTF-8")'): "Python's codec names are case-insensitive",
@@ -395,8 +405,9 @@ def run_mutmut(only: list[str], tests: list[str], jobs: int, diffs: Path | None,
         subprocess.run([str(mutmut), "run", "--max-children", str(jobs), *names], cwd=python, env=env,
                        stdout=subprocess.DEVNULL, check=False)
         statuses = mutant_statuses(python / "mutants")
-        if names:  # only these were run: the others are "not checked"
-            statuses = {name: status for name, status in statuses.items() if name in set(names)}
+        if names:  # only these were run (names or fnmatch patterns, as mutmut takes them): not the others
+            statuses = {name: status for name, status in statuses.items()
+                        if any(fnmatch.fnmatchcase(name, pattern) for pattern in names)}
         survivors = sorted(name for name, status in statuses.items() if status == "survived")
         shown = mutant_diffs(python / "mutants", survivors)
     count = {status: sum(1 for s in statuses.values() if s == status)
@@ -446,7 +457,8 @@ def main() -> int:
     parser.add_argument("--select", default=SELECT,
                         help="with --python: pytest -k expression (leave out slow property tests: 'not invariants')")
     parser.add_argument("--mutants", nargs="+", default=[],
-                        help="with --python: run only these mutants (names as listed, e.g. a previous run's survivors)")
+                        help="with --python: run only these mutants: names as listed (a previous run's survivors) or "
+                        "fnmatch patterns ('tgi_nix.ops.*__mutmut_*0': every tenth)")
     parser.add_argument("--diffs", type=Path, help="with --python: write each survivor's diff to this file")
     args = parser.parse_args()
     if args.python:

@@ -403,7 +403,8 @@ def test_error_paths_leave_out_pydantics_union_tags_and_name_the_root() -> None:
         "choice: Input should be 'all' (got 'some')\nchoice: Input should be a valid list (got 'some')")
     with pytest.raises(SpecError) as info:
         parse_spec(5)  # type: ignore[arg-type]
-    assert str(info.value).split("\n")[1].startswith("spec: Input should be a valid dictionary")
+    first, second = str(info.value).split("\n")
+    assert first == "spec is invalid:" and second.startswith("spec: Input should be a valid dictionary")
 
 
 def test_a_local_path_is_sized_by_its_last_component() -> None:
