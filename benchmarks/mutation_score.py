@@ -274,7 +274,7 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("loader.x__explain", "if (loc) or True else"): "an unknown key always has a location",
     ("loader.x__explain", 'if loc else "XX?XX"'): "an unknown key always has a location",
     ("loader.x__explain", "get_close_matches(key, keys, n=2)"): "only the closest match is shown",
-    ("bridge.x__nul_paths", '"XX\x00XX" not in key'): "an identifier never holds a NUL character",
+    ("bridge.x__nul_paths", '"XX\\x00XX" not in key'): "an identifier never holds a NUL character",
     ("doctor.x_run_command", "check=None"): "check=None is falsy like check=False: neither raises on a status",
     ("doctor.x_run_command", "timeout=30, )"): "check defaults to False",
     ("doctor.x_check_api_key_file", 'if (": " in str(err)) or True'): _KEY_REASON,
@@ -299,6 +299,8 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "every word fits its column (checked before the table is chosen), so no word overflows",
     ("doctor.x_print_table", 'table.add_column(header, )'):
         "every word fits its column (checked before the table is chosen), so no word overflows",
+    ("bridge.x_run_nix", "check=None"): "check=None is falsy like check=False: neither raises on a status",
+    ("bridge.x_run_nix", "-check=False,"): "check defaults to False",
     ("bridge.x__eval_core", 'source: str = "XXspecXX"'): _ALWAYS_GIVEN,
     ("bridge.x__eval_core", 'source: str = "SPEC"'): _ALWAYS_GIVEN,
     ("bridge.x__eval_core", 'payload.get("instances", None)'): "the payload always has instances (core_input)",

@@ -324,7 +324,7 @@ def test_nix_that_cannot_set_up_its_state_is_a_missing_tool_not_a_spec_error(
 
 def test_a_nix_failure_says_what_was_evaluated_with_nixs_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The input file the bridge hands over is real JSON of the instances, and NIX_REMOTE is kept as set.
-    fake_nix(tmp_path, monkeypatch, 'echo "remote=[$NIX_REMOTE] args=$*" >&2\nfor a in "$@"; do f=$a; done\n'
+    fake_nix(tmp_path, monkeypatch, 'echo "remote=[${NIX_REMOTE-unset}] args=$*" >&2\nfor a in "$@"; do f=$a; done\n'
              'cat "$f" >&2\necho >&2\necho "  error: boom  " >&2\nexit 1')
     monkeypatch.setenv("NIX_REMOTE", "daemon")
     with pytest.raises(NixError) as err:
@@ -341,6 +341,19 @@ def test_a_nix_failure_says_what_was_evaluated_with_nixs_words(tmp_path: Path, m
     broken = tmp_path / "broken.nix"
     with pytest.raises(NixError, match=rf"^nix-instantiate --parse {broken} failed:\n"):
         parse_nix_file(broken)
+
+
+def test_without_tgi_nix_root_the_packaged_core_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tgi_nix.nix import bridge
+
+    monkeypatch.delenv("TGI_NIX_ROOT")
+    monkeypatch.setattr(bridge, "PACKAGED_MODULE", MODULE)
+    assert module_dir() == MODULE
+    monkeypatch.setattr(bridge, "PACKAGED_MODULE", tmp_path / "module")
+    with pytest.raises(ToolMissingError) as err:
+        module_dir()
+    assert str(err.value) == (f"cannot find the Nix core (core/default.nix) in {tmp_path}/module (the installed "
+                              "package); reinstall tgi-nix")
 
 
 def test_missing_nix_and_core_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
