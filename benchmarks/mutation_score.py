@@ -4,10 +4,16 @@ should catch it. Prints caught/survived and lists the survivors. Not in CI (minu
 
     .venv/bin/python benchmarks/mutation_score.py [--list] [-k SUBSTRING ...] [--jobs N] [--skip-baseline]
     .venv/bin/python benchmarks/mutation_score.py --python [--only src/tgi_nix/generate/validate.py ...]
+        [--tests tests/test_validate_verify.py ...] [--select PYTEST_K] [--mutants NAME|PATTERN ...]
+        [--diffs FILE] [--jobs N]
 
 --python runs mutmut (pip install mutmut into .venv) over the Python product code instead, in a copy
 of the checkout (mutmut writes mutants/ beside the sources): spec/, the nix bridge, validate, doctor
-and probe by default, with the non-VM tests that exercise them. Slow: about 2 mutants/s on 2 cores.
+and probe by default, with the non-VM tests that exercise them. Slow (doctor alone has ~1500 mutants):
+run one module with its own test files; --mutants reruns a previous run's survivors or a sample
+('tgi_nix.ops.*__mutmut_*0', every tenth). Survivors no test can tell from the original are listed
+as equivalent with the reason (EQUIVALENT below) and left out of the score; --diffs writes every
+survivor's diff. The figures last measured are in docs/design.md ("What the tests catch").
 
 Mutations: every sandboxing directive in core/hardening.nix (dropped, and a boolean flipped), every
 container hardening flag, the CAP_NET_BIND_SERVICE condition, the health-on-failure action, the
