@@ -250,6 +250,7 @@ _KEY_SPLIT = "BadKeyFile's reasons hold no ': ', so every split of '<path>: <rea
 _CDI_ROWS = "_group_devices rebuilds every device row as check 'cdi', whatever the row said"
 _LSTRIP = "the text starts with a newline or '#' or '[': stripping other characters changes nothing"
 _JSON_DUMP = "every option's value is a JSON type already: any dump mode gives the same dict"
+_CLOCK = "a wall-clock reading off by a thousandth, or equal to the deadline to the nanosecond: no test can pin it"
 _NO_OPTIONS = "a key the table does not list gets no '(set by ...)' whether its options are [] or None"
 _TEXT_PRINT = "rich highlights str, never a Text, so highlight= changes nothing here"
 _ALWAYS_GIVEN = "both callers pass the source, so the default is never used"
@@ -296,6 +297,12 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("doctor.x_check_cdi", '"ok", None, subject'): _CDI_ROWS,
     ("doctor.x_check_cdi", '"fail", None, subject'): _CDI_ROWS,
     ("doctor.x_check_cdi", '"warn", None, subject'): _CDI_ROWS,
+    ("doctor.x__merge_alike", 'f.message.rsplit("cannot be queried: ", 1)[1]'):
+        "the message says 'cannot be queried: ' once, so either split gives the reason",
+    ("doctor.x_check_unit", 'line.rsplit("=", 1)'): "none of the five properties asked for holds a '=' in its value",
+    ("doctor.x_listeners", 'fields[1].rpartition(":")'): "a /proc/net/tcp address has one ':', before the port",
+    ("probe.xǁProberǁchat_stream", "* 1001"): _CLOCK,
+    ("probe.xǁProberǁhealth", "time.monotonic() > deadline"): _CLOCK,
     ("doctor.x_cdi_spec_dirs", "if (dropins.is_dir()) or True else"): "globbing a missing directory finds nothing",
     ("doctor.x_print_table", "soft_wrap=True, highlight=True)"): _TEXT_PRINT,
     ("doctor.x_print_table", "soft_wrap=True, highlight=None)"): _TEXT_PRINT,

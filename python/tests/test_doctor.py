@@ -828,9 +828,10 @@ def test_spec_warnings_name_the_instance_or_the_spec() -> None:
     from tgi_nix.nix.facts import Finding as CoreFinding
 
     found = doctor.spec_warnings([CoreFinding(path="instances.a.image", message="m"),
-                                  CoreFinding(path="top", message="n")])
+                                  CoreFinding(path="top", message="n"), CoreFinding(path="instances.b", message="o")])
     assert found == [Finding("warn", "spec", "a", "m", "review instances.a.image in the spec"),
-                     Finding("warn", "spec", "spec", "n", "review top in the spec")]
+                     Finding("warn", "spec", "spec", "n", "review top in the spec"),
+                     Finding("warn", "spec", "b", "o", "review instances.b in the spec")]
 
 
 def test_run_command_reports_a_missing_or_hanging_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -567,3 +568,21 @@ def test_render_titles_statuses_and_the_tally() -> None:
     assert "\x1b[32mok\x1b[0m" in styled and "\x1b[1;31mFAIL\x1b[0m" in styled
     assert styled.endswith("\n1/2 endpoint(s) passed\n")  # plain: no number highlighting
     assert not EndpointReport(Target("x", "y"), [Check("health", True, "")], reachable=False).ok
+
+
+def test_stream_rate_counts_the_tokens_after_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 1.0, 1.5])  # request sent, first token, second token
+    script = Script(sse(token_event(1, "a"), token_event(2, "b", last=True)))
+    probe_ = prober(script)
+    fake_time = SimpleNamespace(perf_counter=lambda: next(clock), monotonic=time.monotonic, sleep=time.sleep)
+    monkeypatch.setattr("tgi_nix.ops.probe.time", fake_time)  # the probe's clock only, not httpx's
+    check = probe_.stream()
+    assert check.metrics == {"ttft_ms": 1000.0, "tokens_per_s": 2.0, "tokens": 2.0}
+    assert check.detail == "2 tokens, first after 1000 ms, 2.0 tokens/s"
+
+
+def test_chat_checks_refused_by_tgi_keep_their_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = httpx.Response(422, json={"error": "Template error", "error_type": "template_error"})
+    report = run_probe(monkeypatch, FakeTGI(**{"/v1/chat/completions": refused}))
+    assert [(c.name, c.ok) for c in report.checks if "Template error" in c.detail] == [
+        ("chat", False), ("chat-stream", False)]
