@@ -13,7 +13,9 @@ and probe by default, with the non-VM tests that exercise them. Slow (doctor alo
 run one module with its own test files; --mutants reruns a previous run's survivors or a sample
 ('tgi_nix.ops.*__mutmut_*0', every tenth). Survivors no test can tell from the original are listed
 as equivalent with the reason (EQUIVALENT below) and left out of the score; --diffs writes every
-survivor's diff. The figures last measured are in docs/design.md ("What the tests catch").
+survivor's diff. Last measured (2 December 2026; details in docs/design.md, "What the tests catch"):
+Nix core 126/126 caught; Python, killed of the mutants not equivalent: spec/ 365/367 (99.5 %), the
+nix bridge 242/242, validate 258/259 (99.6 %), doctor 125/125 and probe 54/54 (every tenth mutant).
 
 Mutations: every sandboxing directive in core/hardening.nix (dropped, and a boolean flipped), every
 container hardening flag, the CAP_NET_BIND_SERVICE condition, the health-on-failure action, the
