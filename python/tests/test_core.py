@@ -10,9 +10,20 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tgi_nix.nix.bridge import DEFAULT_SCRIPTS_DIR, evaluate, module_dir
+from tgi_nix.errors import NixError, SpecError, ToolMissingError
+from tgi_nix.nix.bridge import (
+    DEFAULT_PODMAN,
+    DEFAULT_SCRIPTS_DIR,
+    check,
+    checkout_root,
+    evaluate,
+    module_dir,
+    nix_instantiate,
+    parse_nix_file,
+)
 from tgi_nix.spec.loader import parse_spec
 
 from .strategies import specs
@@ -243,3 +254,132 @@ def test_api_key_file_becomes_a_user_only_env_file(tmp_path: Path) -> None:
     run = subprocess.run([command[0], str(key_file), str(env_file), owner, command[4]], capture_output=True, text=True)
     assert run.returncode != 0 and f"apiKeyFile {key_file} is missing or empty" in run.stderr
     assert not env_file.exists()
+
+
+# ------------------------------------------------------------------------- the bridge (nix/bridge.py)
+ONE = {"instances": {"a": {"model": "org/m", "port": 8080}}}
+
+
+def test_evaluate_passes_podman_shell_scripts_dir_and_target_to_the_core() -> None:
+    result = evaluate(parse_spec(ONE), podman="/opt/bin/podman", shell="/opt/bin/sh", scripts_dir="/opt/scripts",
+                      systemd_version=252)
+    text = result.unit_files["huggingface-tgi-a.service"]
+    assert "ExecStart=/opt/bin/podman run " in text and "/opt/scripts/remove-container.sh" in text
+    assert "RestartSteps" not in text
+    assert all(body.startswith("#!/opt/bin/sh\n") for body in result.script_files.values()), result.script_files
+    default = evaluate(parse_spec(ONE))
+    assert f"ExecStart={DEFAULT_PODMAN} run " in default.unit_files["huggingface-tgi-a.service"]
+    assert f"{DEFAULT_SCRIPTS_DIR}/remove-container.sh" in default.unit_files["huggingface-tgi-a.service"]
+    assert all(body.startswith("#!/bin/sh\n") for body in default.script_files.values())
+    assert "RestartSteps=5" in default.unit_files["huggingface-tgi-a.service"]
+
+
+BROKEN = {"instances": {"a": {"model": "no model id", "port": 8080, "listenAddress": "nowhere"}}}
+
+
+def test_check_and_evaluate_name_the_source_and_every_finding() -> None:
+    for call in (lambda: check(parse_spec(BROKEN), "my.toml"), lambda: evaluate(parse_spec(BROKEN), source="my.toml")):
+        with pytest.raises(SpecError) as err:
+            call()
+        first, *findings = str(err.value).split("\n")
+        assert first == "my.toml is invalid:"
+        assert sorted(line.split(":", 1)[0] for line in findings) == ["instances.a.listenAddress", "instances.a.model"]
+    with pytest.raises(SpecError, match=r"^spec is invalid:\n"):
+        check(parse_spec(BROKEN))
+    warned = check(parse_spec({"instances": {"a": {"model": "org/m", "port": 8080, "image": "ghcr.io/x/y:latest"}}}))
+    assert [w.path for w in warned] == ["instances.a.image"]
+
+
+def test_a_nul_character_is_named_by_its_path() -> None:
+    spec = parse_spec({"instances": {"a": {"model": "o/m", "port": 8080, "extraArgs": ["ok", "x\x00y"],
+                                           "environment": {"K\x00": "v", "GOOD": "w\x00", "A B": "\x00"}}}})
+    with pytest.raises(SpecError, match=r"^my\.toml is invalid:\ninstances\.a\.extraArgs\[1\]: contains a NUL"):
+        evaluate(spec, source="my.toml")
+    with pytest.raises(SpecError, match=r"^spec is invalid:\ninstances\.a\.extraArgs\[1\]: contains a NUL"):
+        evaluate(spec)
+    with pytest.raises(SpecError) as err:
+        check(spec, "my.toml")
+    assert str(err.value).split("\n") == [
+        "my.toml is invalid:",
+        "instances.a.extraArgs[1]: contains a NUL character (\\u0000); remove it",
+        'instances.a.environment."K\\u0000": contains a NUL character (\\u0000); remove it',
+        "instances.a.environment.GOOD: contains a NUL character (\\u0000); remove it",
+        'instances.a.environment."A B": contains a NUL character (\\u0000); remove it',
+    ]
+
+
+def fake_nix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    bin_dir = tmp_path / "nix-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "nix-instantiate"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_nix_that_cannot_set_up_its_state_is_a_missing_tool_not_a_spec_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_nix(tmp_path, monkeypatch, "echo \"warning: x\" >&2\necho \"error: could not set permissions on "
+             "'/nix/var/nix/profiles/per-user' to 755: Operation not permitted\" >&2\nexit 1")
+    with pytest.raises(ToolMissingError) as err:
+        check(parse_spec(ONE))
+    assert str(err.value) == (
+        "Nix cannot run as this user (could not set permissions on '/nix/var/nix/profiles/per-user' to 755: "
+        "Operation not permitted); run as root, or give Nix a state directory you own: "
+        "NIX_STATE_DIR=$HOME/.local/state/nix tgi-nix ...")
+
+
+def test_a_nix_failure_says_what_was_evaluated_with_nixs_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The input file the bridge hands over is real JSON of the instances, and NIX_REMOTE is kept as set.
+    fake_nix(tmp_path, monkeypatch, 'echo "remote=[${NIX_REMOTE-unset}] args=$*" >&2\nfor a in "$@"; do f=$a; done\n'
+             'cat "$f" >&2\necho >&2\necho "  error: boom  " >&2\nexit 1')
+    monkeypatch.setenv("NIX_REMOTE", "daemon")
+    with pytest.raises(NixError) as err:
+        check(parse_spec(ONE))
+    head, remote, payload, last = str(err.value).split("\n")
+    assert head == "evaluating the Nix core failed:"
+    assert remote.startswith("remote=[daemon] args=--eval --strict --json ") and "/eval.nix --argstr input " in remote
+    data = json.loads(payload)
+    assert data["checkOnly"] is True and data["instances"]["a"]["model"] == "org/m"
+    assert last == "  error: boom"
+    monkeypatch.delenv("NIX_REMOTE")
+    with pytest.raises(NixError, match=r"remote=\[\] "):
+        check(parse_spec(ONE))
+    broken = tmp_path / "broken.nix"
+    with pytest.raises(NixError, match=rf"^nix-instantiate --parse {broken} failed:\n"):
+        parse_nix_file(broken)
+
+
+def test_without_tgi_nix_root_the_packaged_core_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tgi_nix.nix import bridge
+
+    monkeypatch.delenv("TGI_NIX_ROOT")
+    monkeypatch.setattr(bridge, "PACKAGED_MODULE", MODULE)
+    assert module_dir() == MODULE
+    monkeypatch.setattr(bridge, "PACKAGED_MODULE", tmp_path / "module")
+    with pytest.raises(ToolMissingError) as err:
+        module_dir()
+    assert str(err.value) == (f"cannot find the Nix core (core/default.nix) in {tmp_path}/module (the installed "
+                              "package); reinstall tgi-nix")
+
+
+def test_missing_nix_and_core_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissingError) as err:
+        nix_instantiate()
+    assert str(err.value) == "nix-instantiate not found; install Nix (Debian/Ubuntu: apt-get install nix-bin)"
+    monkeypatch.setenv("TGI_NIX_ROOT", str(tmp_path))
+    with pytest.raises(ToolMissingError) as err:
+        module_dir()
+    assert str(err.value) == (
+        f"cannot find the Nix core (core/default.nix) in {tmp_path}/modules/huggingface-tgi "
+        f"(TGI_NIX_ROOT={tmp_path}); reinstall tgi-nix or point TGI_NIX_ROOT at a tgi-nix checkout")
+    (tmp_path / "modules" / "huggingface-tgi" / "core").mkdir(parents=True)
+    (tmp_path / "modules" / "huggingface-tgi" / "core" / "default.nix").write_text("{ }")
+    assert module_dir() == tmp_path / "modules" / "huggingface-tgi"
+    with pytest.raises(ToolMissingError) as err:
+        checkout_root()
+    assert str(err.value) == f"{tmp_path} is no tgi-nix checkout; run from one or set TGI_NIX_ROOT to one"
+    (tmp_path / "flake.nix").write_text("{ }")
+    assert checkout_root() == tmp_path

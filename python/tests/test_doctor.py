@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -12,9 +13,11 @@ import pytest
 
 from tgi_nix.cli import main
 from tgi_nix.nix.bridge import evaluate
+from tgi_nix.nix.facts import CoreResult
 from tgi_nix.ops import doctor
 from tgi_nix.ops.doctor import CommandResult, Finding, Host, run_checks
 from tgi_nix.spec.loader import parse_spec
+from tgi_nix.spec.schema import Spec
 
 TOKEN = "hf_DoNotPrintMe0123456789"
 ENV_FILE = "/var/lib/huggingface-tgi/secrets.env"
@@ -71,6 +74,15 @@ def instance(**extra: Any) -> dict[str, Any]:
 
 
 Check = Callable[..., list[Finding]]
+_CORES: dict[str, CoreResult] = {}
+
+
+def core_of(spec: Spec) -> CoreResult:
+    """The core's facts for a spec, evaluated once per spec in a test run (many tests share one)."""
+    key = spec.model_dump_json()
+    if key not in _CORES:
+        _CORES[key] = evaluate(spec)
+    return _CORES[key]
 
 
 @pytest.fixture
@@ -85,7 +97,7 @@ def check(root: Path) -> Check:
             return free
 
         host = Host(root=root, run=runner or FakeRunner(), disk_free=disk_free, root_uid=os.getuid())
-        core = evaluate(spec)
+        core = core_of(spec)
         return run_checks(spec, core.instances, host, core.warnings)
 
     return _check
@@ -468,3 +480,412 @@ def test_output_never_cuts_a_path_or_command(check: Check, root: Path, width: in
     assert text.count(deep) == 2, text
     if "┃" not in text:
         assert f"fix: install -D -m 0600 -o root /dev/null {deep}" in text
+
+
+# ------------------------------------------------ each finding as a user reads it: message and fix, exactly
+def test_a_healthy_host_says_what_it_found(check: Check) -> None:
+    assert check() == [
+        Finding("ok", "podman", "host", "podman 5.4.2"),
+        Finding("ok", "cdi", "ds", "nvidia.com/gpu=all declared in /etc/cdi"),
+        Finding("ok", "token", "ds", f"{ENV_FILE}: root-owned, mode 0600, has HF_TOKEN"),
+        Finding("ok", "disk", "ds", f"500.0 GB free at /var/lib/huggingface-tgi/ds (not created yet); {DEEPSEEK} "
+                                    "needs 15.2 GB more"),
+        Finding("ok", "port", "ds", "nothing else listens on 127.0.0.1:8080"),
+        Finding("ok", "unit", "ds", "huggingface-tgi-ds.service is active (running)"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (CommandResult(127, "", "not found"), Finding(
+            "fail", "podman", "host", "podman is not installed (or `podman --version` failed)",
+            "set virtualisation.podman.enable = true (the huggingface-tgi module does)")),
+        (CommandResult(0, "no version here\n"), Finding(
+            "fail", "podman", "host", "podman is not installed (or `podman --version` failed)",
+            "set virtualisation.podman.enable = true (the huggingface-tgi module does)")),
+        (CommandResult(1, "podman version 5.4.2\n"), Finding(
+            "fail", "podman", "host", "podman is not installed (or `podman --version` failed)",
+            "set virtualisation.podman.enable = true (the huggingface-tgi module does)")),
+        (CommandResult(0, "podman version 4.6\n"), Finding(
+            "fail", "podman", "host", "podman 4.6 is older than 4.7, which --sdnotify=healthy needs",
+            "upgrade podman (NixOS 24.05+ or Debian trixie)")),
+        (CommandResult(0, "podman version 4.7.0\n"), Finding(
+            "warn", "podman", "host", "podman 4.7.0 works; 5.x is recommended", "upgrade podman to 5.x")),
+        (CommandResult(0, "podman version 5.0\n"), Finding("ok", "podman", "host", "podman 5.0")),
+    ],
+)
+def test_podman_findings(check: Check, answer: CommandResult, expected: Finding) -> None:
+    assert only(check(runner=FakeRunner({("podman", "--version"): answer})), "podman") == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "expected"),
+    [
+        (f"HF_TOKEN={TOKEN}\n", 0o640, ("fail", f"{ENV_FILE}: mode 0640 lets other users read the token",
+                                        f"chmod 0600 {ENV_FILE}")),
+        (f"HF_TOKEN={TOKEN}\n", 0o604, ("fail", f"{ENV_FILE}: mode 0604 lets other users read the token",
+                                        f"chmod 0600 {ENV_FILE}")),
+        (f"HF_TOKEN={TOKEN}\n", 0o400, ("ok", f"{ENV_FILE}: root-owned, mode 0400, has HF_TOKEN", "")),
+        (f"  HF_TOKEN={TOKEN}  \nOTHER=1\n", 0o600, ("ok", f"{ENV_FILE}: root-owned, mode 0600, has HF_TOKEN", "")),
+        ("OTHER=1\n", 0o600, ("fail", f"{ENV_FILE}: has no HF_TOKEN= line", f"add a line HF_TOKEN=hf_... to {ENV_FILE}")),
+        ("HF_TOKEN=''\n", 0o600, ("fail", f"{ENV_FILE}: HF_TOKEN is empty",
+                                  "put your token (https://huggingface.co/settings/tokens) after HF_TOKEN=")),
+        ("HF_TOKEN=  \n", 0o600, ("fail", f"{ENV_FILE}: HF_TOKEN is empty",
+                                  "put your token (https://huggingface.co/settings/tokens) after HF_TOKEN=")),
+        (f"export  HF_TOKEN={TOKEN}\n", 0o600, (
+            "fail", f"{ENV_FILE}: writes `export HF_TOKEN=`, which podman --env-file does not understand",
+            "remove `export ` from the line")),
+        (f"HUGGING_FACE_HUB_TOKEN={TOKEN}\n", 0o600, (
+            "warn", f"{ENV_FILE}: has only the legacy HUGGING_FACE_HUB_TOKEN", "rename the variable to HF_TOKEN")),
+        (f"HUGGING_FACE_HUB_TOKEN={TOKEN}\nHF_TOKEN={TOKEN}\n", 0o600, (
+            "ok", f"{ENV_FILE}: root-owned, mode 0600, has HF_TOKEN", "")),
+    ],
+)
+def test_token_findings(check: Check, root: Path, content: str, mode: int, expected: tuple[str, str, str]) -> None:
+    write(root, ENV_FILE, content, mode)
+    assert only(check(), "token") == Finding(expected[0], "token", "ds", expected[1], expected[2])  # type: ignore[arg-type]
+
+
+def test_secret_paths_that_are_no_usable_file(check: Check, root: Path) -> None:
+    path = root / ENV_FILE.lstrip("/")
+    path.unlink()
+    assert only(check(), "token") == Finding(
+        "fail", "token", "ds", f"{ENV_FILE}: does not exist",
+        f"install -D -m 0600 -o root /dev/null {ENV_FILE}; add HF_TOKEN=hf_... with an editor")
+    path.symlink_to("/nonexistent/token")
+    assert only(check(), "token") == Finding("fail", "token", "ds", f"{ENV_FILE}: is a symlink to /nonexistent/token, "
+                                             "which does not exist", "point it at the token file")
+    path.unlink()
+    path.symlink_to(path.name)
+    assert only(check(), "token") == Finding("fail", "token", "ds", f"{ENV_FILE}: is a symlink loop",
+                                             "replace the link with the token file itself")
+    path.unlink()
+    path.mkdir()
+    assert only(check(), "token") == Finding(
+        "fail", "token", "ds", f"{ENV_FILE}: is a directory, not a file",
+        "point the option at the token file inside it, or replace it")
+    path.rmdir()
+    os.mkfifo(path)
+    assert only(check(), "token") == Finding("fail", "token", "ds", f"{ENV_FILE}: is not a regular file",
+                                             "replace it with a root-only token file")
+    path.unlink()
+    write(root, ENV_FILE, "HF_TOKEN=x\n", 0o600)
+    other = Host(root=root, run=FakeRunner(), disk_free=lambda p: 500 * GB, root_uid=os.getuid() + 1)
+    spec = parse_spec({"instances": {"ds": instance()}})
+    (token,) = [f for f in run_checks(spec, core_of(spec).instances, other) if f.check == "token"]
+    assert token == Finding("fail", "token", "ds", f"{ENV_FILE}: owned by uid {os.getuid()}, not root",
+                            f"chown root:root {ENV_FILE}")
+
+
+def test_a_secret_path_that_cannot_be_inspected_or_read(check: Check, root: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    real_stat, real_read = Path.stat, Path.read_text
+
+    def stat(self: Path, **kwargs: Any) -> Any:
+        if self.name == "secrets.env":
+            raise PermissionError(13, "Permission denied")
+        return real_stat(self, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    assert only(check(), "token") == Finding("fail", "token", "ds", f"{ENV_FILE}: cannot be inspected: Permission denied",
+                                             "run doctor as root")
+    monkeypatch.setattr(Path, "stat", real_stat)
+
+    def read_text(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self.name == "secrets.env":
+            raise PermissionError(13, "Permission denied")
+        return real_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    assert only(check(), "token") == Finding("fail", "token", "ds", f"{ENV_FILE}: cannot read: Permission denied",
+                                             "run doctor as root")
+    write(root, "/k/secrets.env", "k3y\n", 0o600)
+    assert only(check({"ds": instance(apiKeyFile="/k/secrets.env")}), "api-key") == Finding(
+        "fail", "api-key", "ds", "/k/secrets.env: cannot read: Permission denied", "run doctor as root")
+
+
+KEY = "/var/lib/huggingface-tgi/api-key"
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "expected"),
+    [
+        (b"k3y\n", 0o600, ("ok", f"{KEY}: root-owned, mode 0600, has a key", "")),
+        (b"k3y\n", 0o660, ("fail", f"{KEY}: mode 0660 lets other users read the key", f"chmod 0600 {KEY}")),
+        (b" \nk3y\n", 0o600, ("fail", f"{KEY}: its first line is empty; the unit would refuse to start",
+                              f"put the API key on the first line of {KEY}")),
+        (b"", 0o600, ("fail", f"{KEY}: its first line is empty; the unit would refuse to start",
+                      f"put the API key on the first line of {KEY}")),
+        (b"k3y with space\n", 0o600, (
+            "fail", f"{KEY}: the key (its first line) holds spaces, control or non-ASCII characters, which an HTTP "
+                    "Authorization header cannot carry",
+            f"write the key as one line of printable ASCII into {KEY}")),
+    ],
+)
+def test_api_key_findings(check: Check, root: Path, content: bytes, mode: int, expected: tuple[str, str, str]) -> None:
+    file = root / KEY.lstrip("/")
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_bytes(content)
+    file.chmod(mode)
+    assert only(check({"ds": instance(apiKeyFile=KEY)}), "api-key") == Finding(
+        expected[0], "api-key", "ds", expected[1], expected[2])  # type: ignore[arg-type]
+
+
+def test_an_unusable_key_in_a_path_with_spaces_is_explained_after_the_path(check: Check, root: Path) -> None:
+    spaced = "/var/lib/huggingface-tgi/my key"
+    write(root, spaced, "k3y with space\n", 0o600)
+    assert only(check({"ds": instance(apiKeyFile=spaced)}), "api-key").message == (
+        f"{spaced}: the key (its first line) holds spaces, control or non-ASCII characters, which an HTTP "
+        "Authorization header cannot carry")
+
+
+def test_missing_api_key_file_says_how_to_create_it(check: Check) -> None:
+    assert only(check({"ds": instance(apiKeyFile=KEY)}), "api-key") == Finding(
+        "fail", "api-key", "ds", f"{KEY}: does not exist",
+        f"install -D -m 0600 -o root /dev/null {KEY}; put the API key on its first line")
+
+
+def test_no_token_file_warns_only_for_hub_models(check: Check, root: Path) -> None:
+    (root / "srv/w").mkdir(parents=True)
+    findings = check({"hub": {"model": DEEPSEEK, "port": 8080}, "local": {"model": "/srv/w", "port": 8081}})
+    assert [f for f in findings if f.check == "token"] == [Finding(
+        "warn", "token", "hub", "no environmentFile: only public, ungated models download without a token",
+        "set environmentFile to a root-only HF_TOKEN file")]
+    assert [f for f in findings if f.check == "disk" and f.subject == "local"] == [
+        Finding("ok", "disk", "local", "local model /srv/w exists")]
+
+
+def test_disk_findings(check: Check, root: Path) -> None:
+    fix = "free space there or set cacheDir to a larger disk"
+    where = "/var/lib/huggingface-tgi/ds (not created yet)"
+    assert only(check(free=10 * GB), "disk") == Finding(
+        "fail", "disk", "ds", f"10.0 GB free at {where}; {DEEPSEEK} needs 15.2 GB more", fix)
+    assert only(check(free=17 * GB), "disk") == Finding(
+        "warn", "disk", "ds", f"17.0 GB free at {where}; {DEEPSEEK} needs 15.2 GB (little headroom)", fix)
+    # Headroom is 20 %: 18.24 GB is enough.
+    assert only(check(free=18_250_000_000), "disk").level == "ok"
+    assert only(check(free=18_230_000_000), "disk").level == "warn"
+    assert only(check(free=15_200_000_000), "disk").level == "warn"  # exactly fits: not a failure
+    two = check({"ds": instance(model="org/unknown"), "b": instance(port=8081)}, free=100 * GB)
+    assert only(two, "disk") == Finding(
+        "warn", "disk", "b, ds", "100.0 GB free at /var/lib/huggingface-tgi/b (not created yet), "
+        f"{where}; size of org/unknown unknown, cannot tell whether it fits; the others need 15.2 GB",
+        "check the model's size on the Hub")
+    (root / "var/lib/huggingface-tgi/ds").mkdir(parents=True)
+    together = check({"ds": instance(), "b": instance(port=8081, cacheDir="/var/lib/huggingface-tgi/ds")}, free=20 * GB)
+    # One model in one cacheDir is downloaded once.
+    assert only(together, "disk") == Finding(
+        "ok", "disk", "b, ds", f"20.0 GB free at /var/lib/huggingface-tgi/ds; {DEEPSEEK} needs 15.2 GB more")
+
+
+def test_downloaded_files_count_once_and_symlinks_not_at_all(check: Check, root: Path) -> None:
+    cached = root / "var/lib/huggingface-tgi/ds/hub/models--deepseek-ai--DeepSeek-R1-Distill-Qwen-7B"
+    blob = cached / "blobs" / "abc"
+    blob.parent.mkdir(parents=True)
+    with blob.open("wb") as handle:
+        handle.truncate(5 * GB)
+    (cached / "snapshots").mkdir()
+    (cached / "snapshots" / "model.safetensors").symlink_to(blob)
+    assert only(check(free=100 * GB), "disk").message.endswith(f"{DEEPSEEK} needs 10.2 GB more")
+    with blob.open("wb") as handle:
+        handle.truncate(20 * GB)  # more than the known size: nothing more to download
+    assert only(check(free=1 * GB), "disk").message.endswith(f"{DEEPSEEK} needs 0.0 GB more")
+
+
+def test_port_findings_name_the_owner_or_the_socket(check: Check, root: Path) -> None:
+    listen(root, "tcp6", "0000000000000000FFFF00000100007F:1F90", 4242)
+    assert only(check(), "port") == Finding(
+        "fail", "port", "ds", "port 8080 on 127.0.0.1 is already in use by socket inode 4242",
+        "stop that program or choose another port for instances.ds.port")
+    (root / "proc/77/fd").mkdir(parents=True)
+    (root / "proc/77/fd/0").symlink_to("socket:[1]")
+    (root / "proc/88/fd").mkdir(parents=True)
+    (root / "proc/88/fd/5").symlink_to("socket:[4242]")  # no comm file
+    (root / "proc/self-not-a-pid").mkdir()
+    assert only(check(), "port").message == "port 8080 on 127.0.0.1 is already in use by pid 88 (?)"
+    # Another container on the port is not ours.
+    runner = FakeRunner({("podman", "port"): CommandResult(0, "80/tcp -> 127.0.0.1:18080\n")})
+    assert only(check(runner=runner), "port").level == "fail"
+    runner = FakeRunner({("podman", "port"): CommandResult(125, ":8080\n")})
+    assert only(check(runner=runner), "port").level == "fail"
+    runner = FakeRunner({("podman", "port"): CommandResult(0, "80/tcp -> 127.0.0.1:8080\n")})
+    assert only(check(runner=runner), "port") == Finding(
+        "ok", "port", "ds", "port 8080 is held by our container huggingface-tgi-ds")
+
+
+def test_listeners_read_both_tables(root: Path) -> None:
+    listen(root, "tcp", "0100007F:1F90", 1)
+    listen(root, "tcp6", "00000000000000000000000001000000:0050", 2)  # [::1]:80
+    listen(root, "tcp", "0100007F:0016", 3, "01")
+    found = doctor.listeners(Host(root=root))
+    assert [(str(s.address), s.port, s.inode) for s in found] == [("127.0.0.1", 8080, "1"), ("::1", 80, "2")]
+    assert doctor.listeners(Host(root=root / "nowhere")) == []
+
+
+def test_cdi_findings(check: Check, root: Path) -> None:
+    (root / "etc/cdi/nvidia.json").unlink()
+    assert only(check(), "cdi") == Finding(
+        "fail", "cdi", "ds", "nvidia.com/gpu=all is in no CDI spec in /etc/cdi or /run/cdi",
+        "set hardware.nvidia-container-toolkit.enable and check nvidia-container-toolkit-cdi-generator.service")
+    move = root / "run/cdi/nvidia.yml"
+    write(root, "/run/cdi/nvidia.yml", json.dumps(NVIDIA_CDI))
+    runner = FakeRunner({("podman", "--version"): CommandResult(0, "podman version 5.5.0\n")})
+    assert only(check(runner=runner), "cdi") == Finding(
+        "warn", "cdi", "ds", "nvidia.com/gpu=all is only in /run/cdi, which podman 5.5.0 does not read by default",
+        'containers.conf: [engine] cdi_spec_dirs = ["/etc/cdi", "/run/cdi"]')
+    # A drop-in overrides containers.conf; the last file that sets cdi_spec_dirs wins.
+    write(root, "/etc/containers/containers.conf", '[engine]\ncdi_spec_dirs = ["/etc/cdi"]\n')
+    write(root, "/etc/containers/containers.conf.d/50-cdi.conf", '[engine]\ncdi_spec_dirs = ["/etc/cdi", "/run/cdi"]\n')
+    write(root, "/etc/containers/containers.conf.d/60-other.conf", "[engine]\nother = 1\n")
+    write(root, "/etc/containers/containers.conf.d/70-broken.conf", "[engine\n")
+    write(root, "/etc/containers/containers.conf.d/80-ignored.txt", '[engine]\ncdi_spec_dirs = ["/x"]\n')
+    assert doctor.cdi_spec_dirs(Host(root=root)) == ["/etc/cdi", "/run/cdi"]
+    assert only(check(runner=runner), "cdi") == Finding("ok", "cdi", "ds", "nvidia.com/gpu=all declared in /run/cdi")
+    write(root, "/etc/cdi/nvidia.json", json.dumps(NVIDIA_CDI))
+    assert only(check(runner=runner), "cdi").message == "nvidia.com/gpu=all declared in /etc/cdi, /run/cdi"
+    assert move.exists()
+
+
+def test_cdi_specs_that_declare_nothing_usable(root: Path) -> None:
+    (root / "etc/cdi/nvidia.json").unlink()
+    write(root, "/etc/cdi/list.json", "[1, 2]")
+    write(root, "/etc/cdi/nokind.json", json.dumps({"devices": [{"name": "0"}]}))
+    write(root, "/etc/cdi/odd.yaml", "kind: vendor.com/x\ndevices:\n- name: a\n- nameless: 1\n- 7\n")
+    write(root, "/etc/cdi/empty.yaml", "kind: vendor.com/y\ndevices:\n")
+    write(root, "/etc/cdi/broken.yaml", "kind: [\n")
+    write(root, "/etc/cdi/notes.txt", "kind: vendor.com/z\n")
+    found, broken = doctor.cdi_inventory(Host(root=root))
+    assert found == {"vendor.com/x=a": {"/etc/cdi"}} and broken == ["/etc/cdi/broken.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (systemd("activating", "start"), ("warn", "is activating (start): downloading or loading the model",
+                                          "journalctl -fu huggingface-tgi-ds.service")),
+        (systemd("inactive", "dead", load="not-found"), (
+            "warn", "is not installed", "deploy the configuration (nixos-rebuild switch or render-units)")),
+        (systemd("active", "running", restarts=3), ("warn", "is active (running) but restarted 3 time(s)",
+                                                    "journalctl -u huggingface-tgi-ds.service")),
+        (systemd("inactive", "dead"), ("warn", "is inactive (dead)", "systemctl start huggingface-tgi-ds.service")),
+        (CommandResult(0, "ActiveState=inactive\n"), ("warn", "is inactive (?)",
+                                                      "systemctl start huggingface-tgi-ds.service")),
+        (CommandResult(1, "", "Failed to connect\n  to bus\n"), (
+            "warn", "cannot be queried: Failed to connect to bus",
+            "run doctor on the host that runs the units, where `systemctl status` works (as root)")),
+        (CommandResult(1, "", ""), (
+            "warn", "cannot be queried: systemctl failed",
+            "run doctor on the host that runs the units, where `systemctl status` works (as root)")),
+    ],
+)
+def test_unit_findings(check: Check, answer: CommandResult, expected: tuple[str, str, str]) -> None:
+    runner = FakeRunner({("systemctl", "show"): answer})
+    assert only(check(runner=runner), "unit") == Finding(
+        expected[0], "unit", "ds", f"huggingface-tgi-ds.service {expected[1]}", expected[2])  # type: ignore[arg-type]
+    assert ["systemctl", "show", "huggingface-tgi-ds.service",
+            "--property=LoadState,ActiveState,SubState,Result,NRestarts"] in runner.calls
+
+
+def test_failed_units_say_how_to_restart_them(check: Check) -> None:
+    journal = "".join(f"line {i}\n" for i in range(25))
+    runner = FakeRunner({("systemctl", "show"): CommandResult(0, "ActiveState=failed\n"),
+                         ("journalctl",): CommandResult(0, journal)})
+    unit = "huggingface-tgi-ds.service"
+    assert only(check(runner=runner), "unit") == Finding(
+        "fail", "unit", "ds", f"{unit} failed (result: ?)",
+        f"read the log below, fix the cause, then systemctl reset-failed {unit}; systemctl start {unit}",
+        tuple(f"line {i}" for i in range(5, 25)))
+
+
+def test_units_stuck_for_different_reasons_stay_apart(check: Check) -> None:
+    answers = iter([CommandResult(1, "", "reason one"), CommandResult(1, "", "reason two")])
+    runner = FakeRunner()
+    runner.answers[("systemctl", "show")] = CommandResult(0, "")
+
+    def show(argv: Sequence[str]) -> CommandResult:
+        return next(answers) if argv[:2] == ["systemctl", "show"] else runner(argv)
+
+    findings = check({"a": instance(), "b": instance(port=8081)}, runner=show)  # type: ignore[arg-type]
+    assert [f.message for f in findings if f.check == "unit"] == [
+        "huggingface-tgi-a.service cannot be queried: reason one",
+        "huggingface-tgi-b.service cannot be queried: reason two"]
+    one_stuck = iter([CommandResult(1, "", "no bus"), systemd("active", "running")])
+
+    def mixed(argv: Sequence[str]) -> CommandResult:
+        return next(one_stuck) if argv[:2] == ["systemctl", "show"] else runner(argv)
+
+    findings = check({"a": instance(), "b": instance(port=8081)}, runner=mixed)  # type: ignore[arg-type]
+    assert [f.subject for f in findings if f.check == "unit"] == ["a", "b"]
+    stuck = FakeRunner({("systemctl", "show"): CommandResult(1, "", "no bus")})
+    merged = check({"a": instance(), "b": instance(port=8081), "c": instance(port=8082)}, runner=stuck)
+    assert [f for f in merged if f.check == "unit"] == [Finding(
+        "warn", "unit", "a, b, c", "3 units cannot be queried: no bus",
+        "run doctor on the host that runs the units, where `systemctl status` works (as root)")]
+
+
+def test_spec_warnings_name_the_instance_or_the_spec() -> None:
+    from tgi_nix.nix.facts import Finding as CoreFinding
+
+    found = doctor.spec_warnings([CoreFinding(path="instances.a.image", message="m"),
+                                  CoreFinding(path="top", message="n"), CoreFinding(path="instances.b", message="o")])
+    assert found == [Finding("warn", "spec", "a", "m", "review instances.a.image in the spec"),
+                     Finding("warn", "spec", "spec", "n", "review top in the spec"),
+                     Finding("warn", "spec", "b", "o", "review instances.b in the spec")]
+
+
+def test_run_command_reports_a_missing_or_hanging_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert doctor.run_command(["/nonexistent/tool", "x"]) == CommandResult(
+        127, "", "/nonexistent/tool: command not found")
+    assert doctor.run_command(["sh", "-c", "echo out; echo err >&2; exit 3"]) == CommandResult(3, "out\n", "err\n")
+    import subprocess
+
+    def hang(*args: Any, **kwargs: Any) -> Any:
+        assert kwargs["timeout"] == 30
+        raise subprocess.TimeoutExpired("x", 30)
+
+    monkeypatch.setattr(subprocess, "run", hang)
+    assert doctor.run_command(["slow"]) == CommandResult(124, "", "slow: timed out")
+
+
+def test_blocks_when_a_word_does_not_fit_with_the_fix_and_the_log() -> None:
+    from rich.console import Console
+
+    findings = [Finding("fail", "unit", "ds", "huggingface-tgi-ds.service failed", "systemctl start x",
+                        ("log one", "log two")),
+                Finding("ok", "podman", "host", "podman 5.4.2")]
+    console = Console(width=40, record=True, color_system=None)
+    doctor.print_table(findings, console)
+    assert console.export_text() == (
+        "fail  unit  ds\n      huggingface-tgi-ds.service failed\n      fix: systemctl start x\n"
+        "ok    podman  host\n      podman 5.4.2\nlast log lines of ds:\nlog one\nlog two\n")
+    wide = Console(width=120, record=True, color_system=None)
+    doctor.print_table(findings, wide)
+    text = wide.export_text()
+    assert "┃" in text and "huggingface-tgi-ds.service failed" in text and "fix:" not in text
+    assert text.endswith("last log lines of ds:\nlog one\nlog two\n")
+
+
+def test_the_table_when_every_word_fits() -> None:
+    from rich.console import Console
+
+    findings = [Finding("fail", "unit", "ds", "huggingface-tgi-ds.service failed", "systemctl start x", ("log 1",)),
+                Finding("ok", "podman", "host", "podman 5.4.2")]
+    console = Console(width=100, record=True, color_system=None, file=io.StringIO())
+    doctor.print_table(findings, console)
+    assert console.export_text() == (
+        "┏━━━━━━┳━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┓\n"
+        "┃      ┃ check  ┃ instance ┃ finding                           ┃ what to do        ┃\n"
+        "┡━━━━━━╇━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━┩\n"
+        "│ fail │ unit   │ ds       │ huggingface-tgi-ds.service failed │ systemctl start x │\n"
+        "│ ok   │ podman │ host     │ podman 5.4.2                      │                   │\n"
+        "└──────┴────────┴──────────┴───────────────────────────────────┴───────────────────┘\n"
+        "last log lines of ds:\nlog 1\n")
+
+
+def test_unknown_sizes_and_broken_cdi_specs_are_named(check: Check, root: Path) -> None:
+    findings = check({"a": instance(model="org/one"), "b": instance(port=8081, model="org/two")}, free=100 * GB)
+    assert "; size of org/one, org/two unknown, cannot tell whether it fits" in only(findings, "disk").message
+    write(root, "/etc/cdi/broken.json", "{not json")
+    broken = [f for f in check() if f.check == "cdi" and f.level == "warn"]
+    assert broken == [Finding("warn", "cdi", "host", "cannot parse CDI spec /etc/cdi/broken.json", "regenerate it")]

@@ -11,8 +11,18 @@ from hypothesis import given, settings
 
 from tgi_nix.errors import SpecError
 from tgi_nix.nix.bridge import check
-from tgi_nix.spec.loader import checked_spec, load_spec, parse_spec, spec_toml
-from tgi_nix.spec.schema import DEFAULT_IMAGE
+from tgi_nix.spec.loader import (
+    INSTANCE_KEYS,
+    SPEC_KEYS,
+    checked_spec,
+    load_spec,
+    parse_spec,
+    spec_toml,
+    toml_value,
+)
+from tgi_nix.spec.models import estimated_model_size_gb, known_model_size_gb
+from tgi_nix.spec.options import nix_type_of, option_docs
+from tgi_nix.spec.schema import DEFAULT_IMAGE, Instance, option_name
 
 from .conftest import EXAMPLES
 from .strategies import specs
@@ -229,3 +239,203 @@ def test_spec_toml_escapes_control_characters_toml_forbids() -> None:
     value = "a\x7fb\x01c\td"
     text = spec_toml({"a": {"environment": {"X": value}}})
     assert tomllib.loads(text)["instances"]["a"]["environment"]["X"] == value
+
+
+# ------------------------------------------------------- the loader's messages (spec/loader.py), exactly
+def type_error(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(data, "x.toml")
+    first, *lines = str(info.value).split("\n")
+    assert first == "x.toml is invalid:"
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        ({"port": "8080"}, "instances.main.port: Input should be a valid integer (got '8080')"),
+        ({"model": {"a": 1}}, "instances.main.model: Input should be a valid string"),  # no table repeated back
+        ({"extraArgs": ["a", 3]}, "instances.main.extraArgs[1]: Input should be a valid string (got 3)"),
+        ({"environment": {"A": 1}}, "instances.main.environment.A: Input should be a valid string (got 1)"),
+        ({"revision": 5}, "instances.main.revision: Input should be a valid string (got 5)"),  # one line, not one per branch
+        ({"gpus": True}, 'instances.main.gpus: True is not a GPU selection; write "all", a list of GPU indices such '
+                         "as [0, 1], or leave gpus out for CPU only"),
+        ({"prot": 1}, "instances.main.prot: unknown key; did you mean 'port'?"),
+        ({"zzzzzz": 1}, "instances.main.zzzzzz: unknown key; known keys: " + ", ".join(INSTANCE_KEYS)),
+    ],
+)
+def test_type_errors_are_one_line_per_option(overrides: dict[str, Any], line: str) -> None:
+    assert type_error(one(**overrides)) == [line]
+
+
+def test_type_errors_quote_odd_names_and_know_the_top_level_keys() -> None:
+    assert type_error({"instances": {"a b": {**BASE, "port": "1"}}}) == [
+        """instances."a b".port: Input should be a valid integer (got '1')"""]
+    assert type_error({"instancez": {}}) == ["instancez: unknown key; did you mean 'instances'?"]
+    assert type_error({"zzz": {}}) == ["zzz: unknown key; known keys: instances"]
+    assert type_error({"instances": {"main": {"port": 1}}}) == [
+        "instances.main.model: required key is missing; add it to the instance"]
+    assert set(INSTANCE_KEYS) >= {"apiKeyFile", "extraPodmanArgs", "port"} and SPEC_KEYS == ["instances"]
+
+
+@pytest.mark.parametrize(("gpus", "ok"), [("all", True), (None, True), ([], True), ([0, 1023], True), ([1024], False),
+                                          ([-1], False), ([True], False), ("some", False), (0, False)])
+def test_gpu_selections(gpus: Any, ok: bool) -> None:
+    if ok:
+        assert parse_spec(one(gpus=gpus)).instances["main"].gpus == gpus
+    else:
+        (line,) = type_error(one(gpus=gpus))
+        assert line == f"instances.main.gpus: {gpus!r} is not a GPU selection; write \"all\", a list of GPU indices " \
+                       "such as [0, 1], or leave gpus out for CPU only"
+
+
+def test_load_spec_messages_name_the_file(tmp_path: Any) -> None:
+    missing = tmp_path / "missing.toml"
+    for path, message in [(missing, f"{missing}: no such file"),
+                          (tmp_path, f"{tmp_path}: is a directory, expected a TOML spec file")]:
+        with pytest.raises(SpecError) as info:
+            load_spec(path)
+        assert str(info.value) == message
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"model = 1\n\xff")
+    with pytest.raises(SpecError) as info:
+        load_spec(binary)
+    assert str(info.value) == f"{binary}: not UTF-8 text (byte 10); save the spec as UTF-8"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("a = = 1\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(str(bad))
+    assert str(info.value).startswith(f"{bad}: invalid TOML: ")
+    # Types here; the core's rules only with check (the default).
+    privileged = tmp_path / "p.toml"
+    privileged.write_text('[instances.a]\nmodel = "org/m"\nport = 80\nuser = "tgi"\nuid = 2001\n')
+    assert load_spec(privileged, check=False).instances["a"].port == 80
+    with pytest.raises(SpecError, match=rf"^{privileged} is invalid:\ninstances\.a\.port: "):
+        load_spec(privileged)
+    wrong_type = tmp_path / "t.toml"
+    wrong_type.write_text('[instances.a]\nmodel = "org/m"\nport = "80"\n')
+    with pytest.raises(SpecError, match=rf"^{wrong_type} is invalid:\ninstances\.a\.port: Input should be"):
+        load_spec(wrong_type, check=False)
+
+
+def test_spec_toml_values_and_layout() -> None:
+    assert toml_value(True) == "true" and toml_value(False) == "false" and toml_value(7) == "7"
+    assert toml_value(["a", 1, [False]]) == '["a", 1, [false]]'
+    assert toml_value({"a b": "x", "c": 2}) == '{ "a b" = "x", c = 2 }'
+    assert toml_value("é\x7f\"") == '"é\\u007f\\""'
+    with pytest.raises(TypeError, match=r"^no TOML rendering for 1\.5$"):
+        toml_value(1.5)
+    assert spec_toml({"a b": {"port": 1}, "c": {"enable": True}}, ["one", "two"]) == (
+        '# one\n# two\n\n[instances."a b"]\nport = 1\n\n[instances.c]\nenable = true\n')
+    assert spec_toml({"c": {"port": 1}}) == "[instances.c]\nport = 1\n"
+
+
+def test_the_cores_input_has_every_option_by_its_name() -> None:
+    spec = parse_spec({"instances": {"on": {**BASE, "apiKeyFile": "/k"}, "off": {**BASE, "enable": False}}})
+    core = spec.instances["on"].to_core()
+    assert set(core) == set(INSTANCE_KEYS) and core["apiKeyFile"] == "/k" and core["shmSize"] == "1g"
+    assert core["gpus"] is None and core["environment"] == {} and core["enable"] is True
+    assert list(spec.enabled()) == ["on"]
+    assert option_name("api_key_file") == "apiKeyFile"
+
+
+def test_option_declarations_from_the_schema() -> None:
+    docs = {doc.name: doc for doc in option_docs()}
+    assert list(docs) == [option_name(f) for f in Instance.model_fields]
+    assert (docs["port"].nix_type, docs["port"].default, docs["port"].required) == (
+        "(types.ints.between 1 65535)", None, True)
+    assert docs["model"].required and docs["model"].example == '"deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"'
+    assert (docs["enable"].nix_type, docs["enable"].default, docs["enable"].example) == ("types.bool", "true", "false")
+    assert (docs["revision"].nix_type, docs["revision"].default) == ("types.nullOr types.str", "null")
+    assert docs["gpus"].nix_type == (
+        'types.nullOr (types.either (types.enum [ "all" ]) (types.listOf (types.ints.between 0 1023)))')
+    assert (docs["extraArgs"].nix_type, docs["extraArgs"].default) == ("types.listOf types.str", "[ ]")
+    assert (docs["environment"].nix_type, docs["environment"].default) == ("types.attrsOf types.str", "{ }")
+    assert docs["uid"].nix_type == "types.nullOr (types.ints.between 1 2147483646)"
+    assert not docs["uid"].required and docs["uid"].description.startswith("The fixed numeric uid")
+    assert all(doc.description for doc in docs.values())
+    assert [name for name, doc in docs.items() if doc.default_text is not None] == [
+        name for name, field in ((option_name(n), f) for n, f in Instance.model_fields.items())
+        if isinstance(field.json_schema_extra, dict) and "nixDefaultText" in field.json_schema_extra]
+
+
+def test_nix_types_of_annotations() -> None:
+    from typing import Annotated, Literal
+
+    from pydantic import Field
+
+    assert nix_type_of(Annotated[int, Field(ge=1)]) == "types.ints.positive"
+    assert nix_type_of(Annotated[int, Field(ge=0)]) == "types.ints.unsigned"
+    assert nix_type_of(Annotated[int, Field(ge=2, le=9)]) == "(types.ints.between 2 9)"
+    assert nix_type_of(int) == "types.int" and nix_type_of(Annotated[int, Field(le=9)]) == "types.int"
+    assert nix_type_of(int | str | None) == "types.nullOr types.anything"
+    assert nix_type_of(Literal["a", "b"] | None) == 'types.nullOr (types.enum [ "a" "b" ])'
+    assert nix_type_of(dict[str, list[bool]]) == "types.attrsOf (types.listOf types.bool)"
+    with pytest.raises(TypeError, match="no Nix type for <class 'float'>"):
+        nix_type_of(float)
+
+
+def test_model_sizes_known_or_from_the_name() -> None:
+    assert known_model_size_gb("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") == 15.2
+    assert known_model_size_gb("org/unknown") is None
+    assert estimated_model_size_gb("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") == (15.2, "known size")
+    assert estimated_model_size_gb("org/SmolLM2-360M-Instruct") == (0.72, "360M parameters in its name")
+    assert estimated_model_size_gb("mistralai/Mixtral-8x7B-v0.1") == (112.0, "8x7B parameters in its name")
+    assert estimated_model_size_gb("Qwen/Qwen2.5-1.5b") == (3.0, "1.5B parameters in its name")
+    assert estimated_model_size_gb("org7B/none") is None  # the owner's name says nothing
+    assert estimated_model_size_gb("org/gpt2") is None
+
+
+def test_error_paths_leave_out_pydantics_union_tags_and_name_the_root() -> None:
+    from typing import Literal
+
+    from pydantic import BaseModel, ValidationError
+
+    from tgi_nix.spec.loader import format_validation_error
+
+    class Union(BaseModel):
+        choice: Literal["all"] | list[int]
+
+    with pytest.raises(ValidationError) as err:
+        Union.model_validate({"choice": "some"})
+    assert any("[" in str(part) for e in err.value.errors() for part in e["loc"])  # pydantic's tags are there
+    assert format_validation_error(err.value) == (
+        "choice: Input should be 'all' (got 'some')\nchoice: Input should be a valid list (got 'some')")
+    with pytest.raises(SpecError) as info:
+        parse_spec(5)  # type: ignore[arg-type]
+    first, second = str(info.value).split("\n")
+    assert first == "spec is invalid:" and second.startswith("spec: Input should be a valid dictionary")
+
+
+def test_a_local_path_is_sized_by_its_last_component() -> None:
+    assert estimated_model_size_gb("/srv/Qwen-7B.v2/weights") is None
+    assert estimated_model_size_gb("/srv/models/Qwen2.5-7B") == (14.0, "7B parameters in its name")
+
+
+def test_checked_spec_names_its_source_and_unreadable_files_say_why(tmp_path: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    with pytest.raises(SpecError, match=r"^spec is invalid:\ninstances\.main\.port: Input should be"):
+        checked_spec(one(port="1"))
+    with pytest.raises(SpecError, match=r"^my\.toml is invalid:\ninstances\.main\.port: Input should be"):
+        checked_spec(one(port="1"), "my.toml")
+    spec = tmp_path / "spec.toml"
+    spec.write_text("")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(SpecError) as info:
+        load_spec(spec)
+    assert str(info.value) == f"{spec}: cannot read: Permission denied"
+
+
+def test_nix_types_keep_the_bounds_through_optional_and_annotated() -> None:
+    from typing import Annotated
+
+    import annotated_types
+
+    assert nix_type_of(Annotated[int, annotated_types.Ge(1)]) == "types.ints.positive"
+    assert nix_type_of(int | None, [annotated_types.Ge(0)]) == "types.nullOr types.ints.unsigned"
