@@ -270,7 +270,7 @@ def test_evaluate_passes_podman_shell_scripts_dir_and_target_to_the_core() -> No
     default = evaluate(parse_spec(ONE))
     assert f"ExecStart={DEFAULT_PODMAN} run " in default.unit_files["huggingface-tgi-a.service"]
     assert f"{DEFAULT_SCRIPTS_DIR}/remove-container.sh" in default.unit_files["huggingface-tgi-a.service"]
-    assert all(body.startswith("#!/bin/sh\n") for body in default.script_files.values())
+    assert all(body.startswith("#!/bin/bash\n") for body in default.script_files.values())
     assert "RestartSteps=5" in default.unit_files["huggingface-tgi-a.service"]
 
 
@@ -354,7 +354,7 @@ def test_a_nix_failure_says_what_was_evaluated_with_nixs_words(tmp_path: Path, m
 def test_without_tgi_nix_root_the_packaged_core_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tgi_nix.nix import bridge
 
-    monkeypatch.delenv("TGI_NIX_ROOT")
+    monkeypatch.delenv("TGI_NIX_ROOT", raising=False)
     monkeypatch.setattr(bridge, "PACKAGED_MODULE", MODULE)
     assert module_dir() == MODULE
     monkeypatch.setattr(bridge, "PACKAGED_MODULE", tmp_path / "module")

@@ -508,7 +508,7 @@ def test_a_healthy_host_says_what_it_found(check: Check) -> None:
             "fail", "podman", "host", "podman is not installed (or `podman --version` failed)",
             "set virtualisation.podman.enable = true (the huggingface-tgi module does)")),
         (CommandResult(0, "podman version 4.6\n"), Finding(
-            "fail", "podman", "host", "podman 4.6 is older than 4.7, which --sdnotify=healthy needs",
+            "fail", "podman", "host", "podman 4.6 is older than 4.7, which the units' health checks (--health-startup-*, --health-on-failure) need",
             "upgrade podman (NixOS 24.05+ or Debian trixie)")),
         (CommandResult(0, "podman version 4.7.0\n"), Finding(
             "warn", "podman", "host", "podman 4.7.0 works; 5.x is recommended", "upgrade podman to 5.x")),
