@@ -55,6 +55,9 @@ let
             pkgs.nftables
           ];
           services.huggingface-tgi.instances = instances;
+          # On by default anyway; the firewall scenario depends on it (the Debian harness loads a
+          # firewall like it for that scenario only, provision.apply_firewall).
+          networking.firewall.enable = lib.mkIf (options.firewall or false) true;
           # The test token: created at activation with root-only permissions, like an admin would.
           system.activationScripts.tgi-test-secrets = lib.concatMapStrings (file: ''
             install -d -m 0700 -o root -g root ${dirOf file}
@@ -72,6 +75,20 @@ let
             // lib.optionalAttrs (options.fakeCdi or false) {
               "cdi/example-gpu.json".text = builtins.toJSON fixtures.fakeCdiSpec;
             };
+          # Module loading locked before the instances start (provision.lock_module_loading_at_boot
+          # installs the same unit in the Debian VM): they start only with what boot.kernelModules loaded.
+          systemd.services.lock-kernel-modules = lib.mkIf (options.lockKernelModules or false) {
+            description = "Lock kernel module loading before the TGI units start";
+            wantedBy = [ "multi-user.target" ];
+            after = [ "systemd-modules-load.service" "firewall.service" ];
+            before = lib.concatMap (n: [ "huggingface-tgi-${n}-image.service" "huggingface-tgi-${n}.service" ]) (builtins.attrNames deployed);
+            unitConfig.DefaultDependencies = false;
+            serviceConfig = {
+              Type = "oneshot";
+              RemainAfterExit = true;
+            };
+            script = "echo 1 > /proc/sys/kernel/modules_disabled";
+          };
           # The fake CDI device's node on the host (a /dev/null twin), as the Debian harness makes it.
           systemd.tmpfiles.rules = lib.optional (options.fakeCdi or false) "c /dev/fakegpu0 0666 root root - 1:3";
         };

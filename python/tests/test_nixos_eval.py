@@ -56,6 +56,17 @@ def test_firewall_opens_exactly_the_ports_that_ask(run: tuple[subprocess.Complet
     assert evaluated(run, "privileged-port")["firewallTCP"] == []
 
 
+def test_boot_kernel_modules_are_what_render_units_writes(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    # The same core list reaches NixOS (boot.kernelModules) and render-units (modules-load.d).
+    for example in sorted(p.stem for p in (REPO / "examples").glob("*.toml")):
+        conf = run[1] / example / "render-units" / "modules-load.d" / "huggingface-tgi.conf"
+        listed = [line for line in conf.read_text().splitlines() if not line.startswith("#")]
+        modules = evaluated(run, example)["kernelModules"]
+        assert listed and [m for m in modules if m in listed] == listed, (example, modules)
+        # Everything else comes from NixOS's own modules (the firewall's conntrack helper).
+        assert {m for m in modules if m not in listed} <= {"nf_conntrack"}, (example, modules)
+
+
 def test_rootless_users_get_ids_subids_and_lingering(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     users = evaluated(run, "rootless-two")["users"]
     for name, uid in (("tgi-a", 2001), ("tgi-b", 2002)):

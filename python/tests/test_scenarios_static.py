@@ -27,3 +27,32 @@ def test_fixture_token_is_not_in_any_scenario_spec() -> None:
     for name in scenario_names():
         scenario = load_scenario(name)
         assert token not in scenario.spec.model_dump_json()
+
+
+class _Recorder:
+    """Stands in for a Machine: records the commands the harness would run in it."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def succeed(self, *commands: str, timeout: int | None = None) -> str:
+        self.commands.extend(commands)
+        return ""
+
+
+def test_firewall_scenario_opens_the_ports_the_core_lists() -> None:
+    from tgi_nix.nix.bridge import evaluate
+    from tgi_nix.testing.vm.provision import apply_firewall
+
+    scenario = load_scenario("firewall")
+    assert scenario.options.get("firewall") is True
+    core = evaluate(scenario.spec, podman="/usr/bin/podman")
+    assert core.firewall_ports == [8080]  # public opens its port, private does not
+    machine = _Recorder()
+    apply_firewall(machine, core.firewall_ports)  # type: ignore[arg-type]
+    (ruleset,) = machine.commands
+    assert "hook input priority filter; policy drop;" in ruleset
+    assert "tcp dport { 8080 } accept" in ruleset and "8081" not in ruleset
+    closed = _Recorder()
+    apply_firewall(closed, [])  # type: ignore[arg-type]
+    assert "dport" not in closed.commands[0] and "policy drop" in closed.commands[0]

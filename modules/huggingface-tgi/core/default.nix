@@ -131,7 +131,9 @@ in
         ]
       ) facts;
       units = allUnits;
-      inherit (hardening) kernelModules;
+      # Modules to load at boot (NixOS: boot.kernelModules; render-units: modules-load.d), for
+      # hosts that lock module loading after boot (hardening.nix); none when no instance runs.
+      kernelModules = if all != [ ] then hardening.kernelModules else [ ];
       unitFiles = mapAttrs' (name: unit: {
         name = "${name}.service";
         value = systemd.toUnitFile unit;

@@ -5,23 +5,38 @@ let
   inherit (import ./prelude.nix) optional optionals;
 in
 rec {
-  # Kernel modules podman's rootful networking needs; preloaded (boot.kernelModules on NixOS,
-  # modules-load.d elsewhere) because the units set ProtectKernelModules.
+  # Kernel modules podman loads (overlay storage; netavark's bridge, veth and NAT through nftables or
+  # iptables), preloaded at boot: boot.kernelModules on NixOS, render-units' modules-load.d file
+  # elsewhere. ProtectKernelModules does not need them preloaded: it stops only the unit's own
+  # loading, and the kernel still loads them on demand (measured: a unit starts on a fresh boot with
+  # nothing preloaded). A host that locks module loading after boot does need them (NixOS's
+  # security.lockKernelModules, kernel.modules_disabled=1): there the first start of an instance
+  # fails without them (the VM scenario `cache` locks loading before the units start and shows both).
+  # Measured with /proc/modules before and after `podman run -p` in the VM (Debian trixie, kernel
+  # 6.12, podman 5.4, netavark 1.14), dependencies (llc, stp, nf_nat, nf_conntrack, nf_defrag_*,
+  # libcrc32c, nft_fib_ipv4/6, x_tables) left to modprobe; br_netfilter and xt_multiport were never
+  # loaded.
   kernelModules = [
     "overlay"
     "bridge"
-    "br_netfilter"
     "veth"
+    # netavark's nftables driver (Debian's default; NixOS with networking.nftables.enable)
     "nf_tables"
     "nft_chain_nat"
+    "nft_ct"
+    "nft_fib_inet"
+    "nft_masq"
+    "nft_nat"
+    # its iptables driver (NixOS's default) through iptables-nft: the xt matches run in nft_compat
     "nft_compat"
-    "xt_nat"
-    "xt_conntrack"
-    "xt_comment"
-    "xt_mark"
     "xt_MASQUERADE"
     "xt_addrtype"
-    "xt_multiport"
+    "xt_comment"
+    "xt_conntrack"
+    "xt_mark"
+    "xt_nat"
+    "xt_tcpudp"
+    # ... and through iptables-legacy
     "iptable_nat"
     "iptable_filter"
   ];
@@ -50,7 +65,7 @@ rec {
     ProtectSystem = "strict";
     PrivateTmp = true;
     ProtectKernelLogs = true;
-    # Networking modules are preloaded (boot.kernelModules / modules-load.d).
+    # Stops only the unit's own module loading; the kernel still loads podman's on demand.
     ProtectKernelModules = true;
     # false (rootful): netavark writes net.ipv4.ip_forward and per-interface sysctls (EROFS otherwise)
     ProtectKernelTunables = false;

@@ -74,7 +74,15 @@ def load_scenario(name: str) -> Scenario:
 
 def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
     """Install the scenario's units into a booted machine and start them as boot would."""
-    from .vm import create_rootless_users, install_cli, install_units, tag_mock_image, tag_mock_image_as
+    from .vm import (
+        apply_firewall,
+        create_rootless_users,
+        install_cli,
+        install_units,
+        lock_module_loading_at_boot,
+        tag_mock_image,
+        tag_mock_image_as,
+    )
 
     fx = fixtures()
     core = evaluate(scenario.spec, podman=VM_PODMAN, shell="/bin/bash")
@@ -119,6 +127,15 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
         machine.succeed(f"[ -e {FAKE_GPU_NODE} ] || mknod -m 0666 {FAKE_GPU_NODE} c 1 3")
         machine.succeed("install -d -m 0755 /etc/cdi")
         machine.copy_from_host(cdi, "/etc/cdi/example-gpu.json")
+
+    if scenario.options.get("firewall"):
+        # NixOS's firewall is on by default and opens the module's firewallPorts; here the same ports.
+        apply_firewall(machine, core.firewall_ports)
+
+    if scenario.options.get("lockKernelModules"):
+        lock_module_loading_at_boot(machine, sorted(
+            unit for f in core.instances.values() for unit in (f.image_service_name, f.service_name)
+        ))  # fmt: skip
 
     units = [core.instances[name].service_name for name in sorted(core.instances)]
     if units:

@@ -21,9 +21,11 @@ from .image import VmImage, ensure_image, image_key
 from .machine import Machine
 from .mockimage import IMAGE_REF as MOCK_IMAGE_REF
 from .provision import (
+    apply_firewall,
     create_rootless_users,
     install_cli,
     install_units,
+    lock_module_loading_at_boot,
     reimport_mock_image,
     tag_mock_image,
     tag_mock_image_as,
@@ -39,12 +41,14 @@ __all__ = [
     "RequestedAssertionFailed",
     "VmError",
     "VmImage",
+    "apply_firewall",
     "create_rootless_users",
     "ensure_host_tools",
     "ensure_image",
     "image_key",
     "install_cli",
     "install_units",
+    "lock_module_loading_at_boot",
     "reimport_mock_image",
     "run_test_script",
     "script_globals",

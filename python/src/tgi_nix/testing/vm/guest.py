@@ -58,20 +58,6 @@ MASKED_UNITS = (
     "getty@tty1.service",
 )
 
-# Loaded at boot so that units may use ProtectKernelModules=: exactly what `podman run -p` made netavark 1.14
-# (nftables driver) load in this VM. Each preloaded module costs boot time under TCG (28 modules: ~15 s).
-PRELOAD_MODULES = (
-    "overlay",
-    "bridge",
-    "veth",
-    "nf_tables",
-    "nft_chain_nat",
-    "nft_ct",
-    "nft_fib_inet",
-    "nft_masq",
-    "nft_nat",
-)
-
 # Only what boots a virtio disk; everything else comes from the root file system.
 INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_console", "ext4")
 

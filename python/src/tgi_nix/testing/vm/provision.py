@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ...generate.render import SCRIPTS_SUBDIR
@@ -16,15 +16,17 @@ from .mockimage import IMAGE_REF
 
 
 def install_units(machine: Machine, render_dir: str | Path, scripts_dir: str = DEFAULT_SCRIPTS_DIR) -> list[str]:
-    """Copy `tgi-nix render-units` output into the machine and reload systemd.
+    """Copy `tgi-nix render-units` output into the machine as the README tells a user to.
 
     `DIR/systemd/*` goes to /etc/systemd/system/, `DIR/tmpfiles.d/*.conf` to /etc/tmpfiles.d/,
-    `DIR/scripts/*` to `scripts_dir` (mode 0755, where render-units' --scripts-dir said).
-    Returns the unit file names installed.
+    `DIR/modules-load.d/*.conf` to /etc/modules-load.d/ (loaded now and at every boot: the image
+    preloads no module of its own), `DIR/scripts/*` to `scripts_dir` (mode 0755, where render-units'
+    --scripts-dir said). Returns the unit file names installed.
     """
     root = Path(render_dir)
     units = sorted(p for p in (root / "systemd").glob("*") if p.is_file())
     tmpfiles = sorted((root / "tmpfiles.d").glob("*.conf"))
+    modules_load = sorted((root / "modules-load.d").glob("*.conf"))
     scripts = sorted((root / SCRIPTS_SUBDIR).glob("*"))
     if scripts:
         machine.succeed(f"install -d -m 0755 {shlex.quote(scripts_dir)}")
@@ -36,12 +38,76 @@ def install_units(machine: Machine, render_dir: str | Path, scripts_dir: str = D
         machine.copy_from_host(unit, f"/etc/systemd/system/{unit.name}")
     for conf in tmpfiles:
         machine.copy_from_host(conf, f"/etc/tmpfiles.d/{conf.name}")
+    for conf in modules_load:
+        machine.copy_from_host(conf, f"/etc/modules-load.d/{conf.name}")
+    if modules_load:
+        machine.succeed("systemctl restart systemd-modules-load.service")
     machine.succeed("systemctl daemon-reload")
     if tmpfiles:
         machine.succeed(
             "systemd-tmpfiles --create " + " ".join(f"/etc/tmpfiles.d/{c.name}" for c in tmpfiles)
         )
     return [u.name for u in units]
+
+
+LOCK_MODULES_UNIT = "lock-kernel-modules.service"
+
+
+def lock_module_loading_at_boot(machine: Machine, before: Sequence[str]) -> None:
+    """From the next boot on, forbid loading kernel modules once systemd-modules-load has run and
+    before the units `before` start (`kernel.modules_disabled=1`, like NixOS's
+    `security.lockKernelModules`, which locks a little later). A unit then starts only if the
+    modules-load.d files loaded every module it needs: the kernel's on-demand loading, which
+    ProtectKernelModules leaves working, is off. nixos-tests/default.nix declares the same unit."""
+    unit = (
+        "[Unit]\n"
+        "Description=Lock kernel module loading before the TGI units start\n"
+        "DefaultDependencies=no\n"
+        "After=systemd-modules-load.service\n"
+        f"Before={' '.join(before)}\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        "ExecStart=/bin/sh -c 'echo 1 > /proc/sys/kernel/modules_disabled'\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+    machine.succeed(
+        f"cat > /etc/systemd/system/{LOCK_MODULES_UNIT} <<'EOF'\n{unit}EOF",
+        f"systemctl daemon-reload && systemctl enable {LOCK_MODULES_UNIT}",
+    )
+
+
+# The table apply_firewall loads; named so a scenario can list or delete it.
+FIREWALL_TABLE = "tgi-nix-firewall"
+
+
+def apply_firewall(machine: Machine, tcp_ports: Sequence[int]) -> None:
+    """Filter incoming traffic as NixOS's `networking.firewall` does, opening `tcp_ports`.
+
+    On NixOS the firewall is on by default and the module puts the core's `firewallPorts` (the ports
+    of instances with `openFirewall`) into `networking.firewall.allowedTCPPorts`; the Debian image has
+    no firewall, so scenarios that test reachability load this one with the same ports. Like NixOS's
+    (nftables flavour): loopback, replies and ICMP pass, new connections only to the open ports, the
+    rest is dropped (no reject). Only the input hook, as there: forwarded traffic is not filtered.
+    """
+    allow = f"    tcp dport {{ {', '.join(str(p) for p in sorted(set(tcp_ports)))} }} accept\n" if tcp_ports else ""
+    ruleset = (
+        f"table inet {FIREWALL_TABLE} {{\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy drop;\n"
+        '    iifname "lo" accept\n'
+        "    ct state vmap { invalid : drop, established : accept, related : accept, new : jump input-allow,"
+        " untracked : jump input-allow }\n"
+        "  }\n"
+        "  chain input-allow {\n"
+        f"{allow}"
+        "    icmp type echo-request accept\n"
+        "    icmpv6 type != { nd-redirect, 139 } accept\n"
+        "  }\n"
+        "}\n"
+    )
+    machine.succeed(f"nft -f - <<'EOF'\n{ruleset}EOF")
 
 
 def tag_mock_image(machine: Machine, image_ref: str) -> None:

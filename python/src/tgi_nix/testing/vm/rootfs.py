@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -148,7 +147,8 @@ def customize(rootfs: Path, work: Path) -> str:
     for rel in guest.UNUSED_MODULE_DIRS:
         shutil.rmtree(moddir / rel, ignore_errors=True)
     subprocess.run(["chroot", str(rootfs), "depmod", "-a", kver], check=True)
-    _write(etc / "modules-load.d/tgi-nix.conf", "\n".join(_available_modules(moddir)) + "\n")
+    # No modules-load.d file of the harness: the units' modules come from render-units' output,
+    # installed as a user would (provision.install_units).
 
     for rel in ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/locale"):
         target = rootfs / rel
@@ -159,14 +159,3 @@ def customize(rootfs: Path, work: Path) -> str:
                 else:
                     child.unlink()
     return kver
-
-
-def _available_modules(moddir: Path) -> list[str]:
-    """The PRELOAD_MODULES this kernel has (as a module or built in); a missing one would fail boot units."""
-    known = set()
-    for line in (moddir / "modules.dep").read_text().splitlines() + (
-        moddir / "modules.builtin"
-    ).read_text().splitlines():
-        name = line.split(":", 1)[0].rsplit("/", 1)[-1]
-        known.add(re.sub(r"\.ko(\.\w+)?$", "", name).replace("-", "_"))
-    return [m for m in guest.PRELOAD_MODULES if m.replace("-", "_") in known]

@@ -1,0 +1,43 @@
+# Globals: machine, subtest, spec, TOKEN.
+# Another host: a client in its own network namespace, linked to the machine by a veth pair, so its
+# traffic crosses the machine's firewall (loopback traffic never does). Same commands on both drivers.
+import json
+
+HOST, CLIENT = "192.168.77.1", "192.168.77.2"
+machine.succeed(
+    "ip netns add client",
+    "ip link add tgi-fw0 type veth peer name tgi-fw1",
+    "ip link set tgi-fw1 netns client",
+    f"ip addr add {HOST}/24 dev tgi-fw0",
+    "ip link set tgi-fw0 up",
+    f"ip -n client addr add {CLIENT}/24 dev tgi-fw1",
+    "ip -n client link set tgi-fw1 up",
+    "ip -n client link set lo up",
+)
+
+
+def from_client(port: int, path: str = "/health") -> str:
+    return f"ip netns exec client curl -fsS --max-time 5 http://{HOST}:{port}{path}"
+
+
+for name in spec:
+    machine.wait_for_unit(f"huggingface-tgi-{name}.service", timeout=600)
+
+with subtest("the port of the instance with openFirewall answers the other host"):
+    machine.wait_until_succeeds(from_client(spec["public"]["port"]), timeout=60)
+    info = json.loads(machine.succeed(from_client(spec["public"]["port"], "/info")))
+    assert info["model_id"] == spec["public"]["model"], info
+
+# The client reached the machine above, so a silence below is the firewall's doing.
+with subtest("a port that is not opened does not answer the other host"):
+    machine.succeed("systemd-run --unit=closed-port python3 -m http.server 9090 --bind 0.0.0.0")
+    machine.wait_for_open_port(9090)
+    machine.succeed("curl -fsS --max-time 5 http://127.0.0.1:9090/ >/dev/null")  # it serves, on loopback
+    machine.fail(from_client(9090))
+
+with subtest("a rootful instance is reached through podman's port forwarding, which the firewall does not filter"):
+    # netavark forwards the published port with DNAT before the input hook, so the packets are
+    # forwarded, not delivered: an input firewall never sees them (NixOS's forward filter, when
+    # enabled, accepts `ct status dnat` too). So listenAddress, not openFirewall, decides who reaches
+    # a rootful instance; this records it.
+    machine.wait_until_succeeds(from_client(spec["private"]["port"]), timeout=60)
