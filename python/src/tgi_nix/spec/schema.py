@@ -119,7 +119,12 @@ class Instance(BaseModel):
     )
     open_firewall: bool = Field(
         False,
-        description="Open `port` in the NixOS firewall (only that TCP port).",
+        description=(
+            "Open `port` in the NixOS firewall (only that TCP port). Note: a rootful instance's port is "
+            "published through podman's DNAT, which the host's input firewall never sees, so on a "
+            "non-loopback `listenAddress` it is reachable from the network whatever this says (measured "
+            "in the VM, nixos-tests/scenarios/firewall.py): `listenAddress` is what decides exposure."
+        ),
         examples=[True],
     )
     gpus: Literal["all"] | list[Annotated[int, Field(ge=0, le=MAX_GPU_INDEX)]] | None = Field(
