@@ -63,7 +63,8 @@ with subtest("a container that exits while starting fails the unit at once, with
         return float(line.split("]", 1)[0].lstrip("[ "))
 
     start, failed = first("Starting "), first("Failed with result")
-    assert failed - start < 60, f"the start failed after {failed - start:.0f} s, not at once"
+    # under TCG the launcher alone takes tens of seconds to start and fail; the timeout is 600 s
+    assert failed - start < 180, f"the start failed after {failed - start:.0f} s, not at once"
     # the launcher's own reason is in the unit's journal
     assert any("not-a-number" in line for line in journal), "\n".join(journal[-30:])
 
