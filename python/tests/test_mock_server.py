@@ -289,7 +289,13 @@ def test_never_ready_unknown_flags_json_logs_and_fast_sigterm(tmp_path: Path) ->
         env={"TGI_MOCK_NEVER_READY": "1", "TGI_MOCK_HEALTH_BEFORE_READY": "1"},
         wait=False,
     )
-    time.sleep(0.7)  # well past --load-delay 0.3
+    # Wait on the condition, not a fixed time: the download delay and the fake download come first,
+    # and a loaded CI machine makes any fixed sleep too short.
+    deadline = time.monotonic() + 30
+    while "never become ready" not in mock.log_path.read_text() and time.monotonic() < deadline:
+        assert mock.proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.3)  # past --load-delay 0.3: still not ready
     assert mock.proc.poll() is None
     assert mock.request("GET", "/health")[0] == 503
     info = mock.get_json("/info")  # served while loading; model_sha depends on the revision
