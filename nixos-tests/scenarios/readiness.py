@@ -25,8 +25,8 @@ def watch_start(unit: str, port: int) -> set[str]:
     seen: set[str] = set()
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        state = machine.succeed(f"systemctl show -P ActiveState {unit}").strip()
-        code = machine.succeed(f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/health || true").strip()
+        state = machine.succeed(f"systemctl show -P ActiveState {unit}", timeout=60).strip()
+        code = machine.succeed(f"curl -s -m 5 -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/health || true", timeout=60).strip()
         if state == "active":
             # No false-ready window: by the time systemd says active, the server is healthy.
             assert code == "200", f"{unit} active while /health answers {code}"
