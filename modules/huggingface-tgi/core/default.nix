@@ -43,7 +43,6 @@ let
     "wait-ready"
     "write-api-key-env"
   ];
-
   scriptBodies = listToAttrs (
     map (name: {
       inherit name;

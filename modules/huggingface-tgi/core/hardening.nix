@@ -133,8 +133,8 @@ rec {
       # cgroup, and netavark's DNAT rewrites its packets to the container's address (a podman
       # subnet the host may configure) before the cgroup's IP filter sees them; an allow list
       # would have to guess that subnet and, guessing wrong, keep the unit from ever being ready
-      # (measured in the VM: with IPAddressDeny=any + IPAddressAllow=127.0.0.1 the poll never
-      # connected). Exposure 5.0 -> 5.1.
+      # (seen in the VM: with IPAddressDeny=any + IPAddressAllow=127.0.0.1 the unit never turned
+      # active; without the filter it does). Exposure 5.0 -> 5.1.
     };
 
   # Rootless podman: the user's own uid outside, a user namespace of its subordinate ids inside.
