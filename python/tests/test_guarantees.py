@@ -93,6 +93,11 @@ CASES = [
     rejected("environment-managed", "environment", "MODEL_ID would set the launcher's model", environment={"MODEL_ID": "other/model"}),
     rejected("token-shape-args", "extraArgs", "shaped like a secret", extraArgs=["--cors-allow-origin", HF_TOKEN]),
     rejected("token-shape-env", "environment", "shaped like a secret", environment={"OPENAI_BASE": "sk-" + "x1" * 12}),
+    # offline serving: the model unit's HF_HUB_OFFLINE=1 is managed while downloadModel is on
+    rejected("hub-offline-environment", "environment", "HF_HUB_OFFLINE is set by the module: with downloadModel", environment={"HF_HUB_OFFLINE": "0"}),
+    rejected("hub-offline-podman", "extraPodmanArgs", "HF_HUB_OFFLINE is set by the module", extraPodmanArgs=["--env=HF_HUB_OFFLINE=0"]),
+    rejected("stall-infinite", "downloadStallTimeout", "not a finite systemd time span", downloadStallTimeout="infinity"),
+    rejected("stall-word", "downloadStallTimeout", "not a finite systemd time span", downloadStallTimeout="soon"),
     # value rules (the hand-written NixOS configuration used to accept these)
     rejected("model-dashes", "model", "is not a Hugging Face model id", model="acme--x/model"),
     rejected("model-dots", "model", "is not a Hugging Face model id", model="acme/a..b"),
@@ -110,6 +115,8 @@ CASES = [
     accepted("launcher-extra", extraArgs=["--max-best-of", "1", "--cors-allow-origin", "https://example.org"]),
     accepted("environment-plain", environment={"HF_HUB_ENABLE_HF_TRANSFER": "0"}),
     accepted("ipv6-wildcard", listenAddress="::"),
+    accepted("hub-offline-own-download", environment={"HF_HUB_OFFLINE": "1"}, downloadModel=False),
+    accepted("hub-offline-local-model", environment={"HF_HUB_OFFLINE": "1"}, model="/srv/models/m"),
 ]
 
 

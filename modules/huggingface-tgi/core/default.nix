@@ -38,6 +38,7 @@ let
     "copy-env-file"
     "failure-report"
     "fetch-image"
+    "model-download"
     "remove-container"
     "write-api-key-env"
   ];
@@ -102,7 +103,12 @@ in
           ++ concatMap (
             f:
             guarantees.check {
-              inherit (f) name podmanWords launcherWords;
+              inherit (f)
+                name
+                podmanWords
+                launcherWords
+                downloadWords
+                ;
               inst = instances.${f.name};
               texts = builtins.attrValues f.unitFiles;
             }
@@ -123,6 +129,7 @@ in
         removeAttrs f [
           "podmanWords"
           "launcherWords"
+          "downloadWords"
         ]
       ) facts;
       units = allUnits;
