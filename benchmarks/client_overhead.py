@@ -51,6 +51,7 @@ def mock_server() -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TGI_MOCK_")}
+    env["TGI_MOCK_DOWNLOAD_RATE"] = "0"  # the first start downloads the mock's weights at disk speed
     with tempfile.TemporaryDirectory() as cache:
         cmd = [
             sys.executable,

@@ -18,27 +18,37 @@ with subtest("a unit ordered after the instance never sees a refused connection"
     machine.succeed("systemctl restart --no-block huggingface-tgi-slow.service")
     machine.succeed("systemctl start --no-block tgi-consumer.service")
 
-with subtest("activating while loading, active only once /health is 200"):
-    saw_loading = False
+
+def watch_start(unit: str, port: int) -> set[str]:
+    """Poll a starting unit until it is active; returns the /health codes seen while it was activating
+    (000: nothing listening). Fails on any moment where systemd says active and /health is not 200."""
+    seen: set[str] = set()
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        state = machine.succeed("systemctl show -P ActiveState huggingface-tgi-slow.service").strip()
-        code = machine.succeed("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/health || true").strip()
+        state = machine.succeed(f"systemctl show -P ActiveState {unit}").strip()
+        code = machine.succeed(f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/health || true").strip()
         if state == "active":
             # No false-ready window: by the time systemd says active, the server is healthy.
-            assert code == "200", f"unit active while /health answers {code}"
-            break
-        # "deactivating"/"inactive": the restart above is still stopping the previous run.
+            assert code == "200", f"{unit} active while /health answers {code}"
+            return seen
+        # "deactivating"/"inactive": a restart is still stopping the previous run.
         assert state in ("activating", "deactivating", "inactive"), state
-        if state == "activating" and code != "200":
-            # Loading (503) or not listening yet (000): either way not ready, and systemd agrees.
-            saw_loading = True
+        if state == "activating":
+            seen.add(code)
         time.sleep(1)
-    else:
-        raise AssertionError("huggingface-tgi-slow never became active")
-    assert saw_loading, "expected to observe the unit activating while /health was not yet 200"
+    raise AssertionError(f"{unit} never became active")
+
+
+with subtest("activating while the port is closed (TGI loading), active only once /health is 200"):
+    seen = watch_start("huggingface-tgi-slow.service", 8080)
+    assert "000" in seen and "503" not in seen, seen
     machine.wait_for_unit("tgi-consumer.service", timeout=120)
     assert machine.succeed("cat /run/consumer-status").strip() == "200"
+
+with subtest("activating while /health answers 503 (--health-before-ready), active only once it is 200"):
+    machine.succeed("systemctl restart --no-block huggingface-tgi-eager.service")
+    seen = watch_start("huggingface-tgi-eager.service", 8082)
+    assert "503" in seen, seen
 
 with subtest("a model that never loads fails the unit with a clear message"):
     machine.wait_until_succeeds(

@@ -1,8 +1,8 @@
 # OCI image `localhost/tgi-mock:latest`: a stand-in for ghcr.io/huggingface/text-generation-inference in
 # the NixOS VM tests (no registry, no GPU). It keeps the parts of the real image that the module relies
-# on: the `text-generation-launcher` entrypoint taking launcher flags, `PORT=80`, `HF_HOME=/data`,
-# port 80, and `curl` for podman health checks. The server is the package python/src/tgi_nix/mock/, which
-# needs nothing but the Python standard library.
+# on: the `text-generation-launcher` entrypoint taking launcher flags, `text-generation-server
+# download-weights` on PATH, `PORT=80`, `HF_HOME=/data`, port 80, and `curl` for podman health checks.
+# The server is the package python/src/tgi_nix/mock/, which needs nothing but the Python standard library.
 {
   lib,
   dockerTools,
@@ -31,6 +31,12 @@ let
     export PYTHONPATH=${mockPackage}
     exec ${lib.getExe python3} -m tgi_nix_mock "$@"
   '';
+
+  # TGI's launcher runs `text-generation-server download-weights ...` from the same image; so may a unit.
+  server = writeShellScriptBin "text-generation-server" ''
+    export PYTHONPATH=${mockPackage}
+    exec ${lib.getExe python3} -m tgi_nix_mock.server "$@"
+  '';
 in
 dockerTools.buildLayeredImage {
   name = "localhost/tgi-mock";
@@ -38,6 +44,7 @@ dockerTools.buildLayeredImage {
 
   contents = [
     launcher
+    server
     python3
     curl
     dockerTools.binSh

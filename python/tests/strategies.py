@@ -59,6 +59,8 @@ def instances(draw: st.DrawFn, port: int, index: int = 0) -> dict[str, Any]:
     if draw(st.booleans()):
         inst["downloadModel"] = draw(st.booleans())
     if draw(st.booleans()):
+        inst["usageStats"] = draw(st.sampled_from(["off", "no-stack", "on"]))
+    if draw(st.booleans()):
         inst["enable"] = draw(st.booleans())
     return inst
 

@@ -558,13 +558,17 @@ class MockTGI:
 @contextmanager
 def run_mock(tmp: Path, model: str = "org/model", *, load_delay: float = 0.0, args: Sequence[str] = (),
              env: dict[str, str] | None = None, ready: bool = True, port: int | None = None) -> Iterator[MockTGI]:
-    """Start the mock on a free loopback port; wait until the port accepts (and, with `ready`, /health)."""
+    """Start the mock on a free loopback port; wait until the port accepts (and, with `ready`, /health).
+    Without `ready` the mock answers 503 while it loads (--health-before-ready): TGI itself keeps the port
+    closed until then, so there would be nothing to talk to."""
     port = port or free_port()
     log = tmp / f"mock-{port}.log"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TGI_MOCK_", "HF_"))}
+    base_env.update(TGI_MOCK_MODEL_BYTES="65536", TGI_MOCK_DOWNLOAD_RATE="0")
     cmd = [sys.executable, "-m", "tgi_nix.mock", "--model-id", model, "--hostname", "127.0.0.1",
            "--port", str(port), "--prometheus-port", "0", "--huggingface-hub-cache", str(tmp / "hub"),
-           "--download-delay", "0", "--load-delay", str(load_delay), *args]
+           "--download-delay", "0", "--load-delay", str(load_delay), *args,
+           *([] if ready else ["--health-before-ready"])]
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**base_env, **(env or {})})
     mock = MockTGI(process, port, log)

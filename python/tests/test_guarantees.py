@@ -57,6 +57,8 @@ CASES = [
     rejected("max-total", "extraArgs", "from maxTotalTokens", extraArgs=["--max-total-tokens=10"]),
     rejected("max-input-legacy", "extraArgs", "from maxInputTokens", extraArgs=["--max-input-length", "10"]),
     rejected("trust-remote-code", "extraArgs", "from trustRemoteCode", extraArgs=["--trust-remote-code"]),
+    rejected("usage-stats", "extraArgs", "--usage-stats is set by the module from usageStats", extraArgs=["--usage-stats", "on"]),
+    rejected("usage-stats-inline", "extraArgs", "from usageStats", extraArgs=["--usage-stats=on"]),
     # podman flags that undo the hardening or the network design
     rejected("privileged", "extraPodmanArgs", "--privileged gives the container", extraPodmanArgs=["--privileged"]),
     rejected("network", "extraPodmanArgs", "--network host replaces", extraPodmanArgs=["--network=host"]),
@@ -91,6 +93,7 @@ CASES = [
     rejected("environment-secret", "environment", "HF_TOKEN looks like a secret", environment={"HF_TOKEN": "x"}),
     rejected("environment-hub-token", "environment", "HUGGING_FACE_HUB_TOKEN looks like a secret", environment={"HUGGING_FACE_HUB_TOKEN": "x"}),
     rejected("environment-managed", "environment", "MODEL_ID would set the launcher's model", environment={"MODEL_ID": "other/model"}),
+    rejected("environment-usage-stats", "environment", "USAGE_STATS would set the launcher's usageStats", environment={"USAGE_STATS": "on"}),
     rejected("token-shape-args", "extraArgs", "shaped like a secret", extraArgs=["--cors-allow-origin", HF_TOKEN]),
     rejected("token-shape-env", "environment", "shaped like a secret", environment={"OPENAI_BASE": "sk-" + "x1" * 12}),
     # offline serving: the model unit's HF_HUB_OFFLINE=1 is managed while downloadModel is on
@@ -117,6 +120,7 @@ CASES = [
     accepted("ipv6-wildcard", listenAddress="::"),
     accepted("hub-offline-own-download", environment={"HF_HUB_OFFLINE": "1"}, downloadModel=False),
     accepted("hub-offline-local-model", environment={"HF_HUB_OFFLINE": "1"}, model="/srv/models/m"),
+    accepted("usage-stats-on", usageStats="on"),
 ]
 
 

@@ -58,7 +58,7 @@ def service_lines(text: str, key: str) -> list[str] | None:
     return found or None
 
 
-def check_instance(result: CoreResult, facts: InstanceFacts, gpus: bool) -> None:
+def check_instance(result: CoreResult, facts: InstanceFacts, gpus: bool, usage_stats: str) -> None:
     mode = "Rootless" if facts.rootless else "Rootful"
     units = {f"main{mode}": facts.service_name, f"image{mode}": facts.image_service_name}
     for kind, service in units.items():
@@ -77,6 +77,13 @@ def check_instance(result: CoreResult, facts: InstanceFacts, gpus: bool) -> None
     assert "--privileged" not in argv and not any(a.startswith("--cap-add") for a in argv)
     assert any(a.startswith("--pids-limit=") for a in argv)
 
+    # Telemetry: the launcher always hears the option's value, once, on the host and in a pod (TGI's
+    # own default is on).
+    for where, args in ((facts.service_name, argv), ("render-k8s", facts.kubernetes.launcher_args)):
+        said = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--usage-stats"]
+        assert said == [usage_stats], f"{where}: --usage-stats {said}, the option says {usage_stats}"
+        assert not any(a.startswith("--usage-stats=") for a in args), where
+
     # Firewall: the instance's port iff openFirewall.
     assert facts.network.firewall_ports == ([facts.network.port] if facts.network.open_firewall else [])
 
@@ -88,7 +95,7 @@ def check_result(spec: Spec, result: CoreResult) -> None:
         facts = result.instances[name]
         assert facts.rootless == (inst.user is not None)
         assert facts.network.open_firewall == inst.open_firewall
-        check_instance(result, facts, gpus=inst.gpus not in (None, []))
+        check_instance(result, facts, gpus=inst.gpus not in (None, []), usage_stats=inst.usage_stats)
     # The host's firewall: exactly the ports of the enabled instances that ask.
     assert sorted(result.firewall_ports) == sorted(i.port for i in enabled.values() if i.open_firewall)
     # No secret in any rendered file: only the files' paths appear, never a token or key value.
@@ -115,8 +122,9 @@ def test_every_example_keeps_every_promise(spec_path: Path) -> None:
 MATRIX = {
     "instances": {
         "web": {"model": "a/b", "port": 80, "listenAddress": "0.0.0.0", "openFirewall": True, "gpus": "all"},
-        "low": {"model": "a/b", "port": 1023, "listenAddress": "::", "environmentFile": "/run/secrets/t.env"},
-        "edge": {"model": "a/b", "port": 1024, "listenAddress": "192.0.2.7", "gpus": [0, 1]},
+        "low": {"model": "a/b", "port": 1023, "listenAddress": "::", "environmentFile": "/run/secrets/t.env",
+                "usageStats": "on"},
+        "edge": {"model": "a/b", "port": 1024, "listenAddress": "192.0.2.7", "gpus": [0, 1], "usageStats": "no-stack"},
         "six": {"model": "a/b", "port": 8081, "listenAddress": "::1", "openFirewall": True,
                 "apiKeyFile": "/run/secrets/key"},
         "rl": {"model": "a/b", "port": 8082, "user": "tgi-rl", "uid": 2001, "gpus": "all",
@@ -192,6 +200,14 @@ def test_rootful_units_set_no_new_privileges(matrix: tuple[Spec, CoreResult]) ->
         facts = result.instances[name]
         for service in (facts.service_name, facts.image_service_name):
             assert unit_lines(result.unit_files[service], "NoNewPrivileges") == ["true"], service
+
+
+def test_telemetry_is_off_unless_asked(matrix: tuple[Spec, CoreResult]) -> None:
+    spec, result = matrix
+    assert Spec.model_validate({"instances": {"x": {"model": "a/b", "port": 1}}}).instances["x"].usage_stats == "off"
+    said = {n: f.kubernetes.launcher_args[f.kubernetes.launcher_args.index("--usage-stats") + 1]
+            for n, f in result.instances.items()}
+    assert said == {"web": "off", "low": "on", "edge": "no-stack", "six": "off", "rl": "off", "rl6": "off"}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -17,6 +17,8 @@ import pytest
 
 from tgi_nix.testing.vm import mockimage
 
+from .conftest import REPO
+
 MOCK_DIR = mockimage.MOCK_PACKAGE
 SOURCES = sorted(MOCK_DIR.rglob("*.py"))
 
@@ -94,3 +96,21 @@ def test_runs_from_the_image_layout(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0, log.read_text()
+
+
+def test_both_images_have_text_generation_server(tmp_path: Path) -> None:
+    """`text-generation-server download-weights` runs from the Debian image's layout, and the Nix image
+    installs the same command."""
+    assert set(mockimage.COMMANDS) == {"text-generation-launcher", "text-generation-server"}
+    nix_image = (REPO / "pkgs" / "mock-tgi-image" / "default.nix").read_text()
+    assert 'writeShellScriptBin "text-generation-server"' in nix_image
+    assert f"-m {mockimage.MOCK_MODULE}.server " in nix_image and f"-m {mockimage.MOCK_MODULE}.server " in mockimage.SERVER
+    package = mockimage.install_mock(tmp_path)
+    script = tmp_path / "text-generation-server"
+    script.write_text(mockimage.SERVER.replace(mockimage.MOCK_ROOT, str(package.parent)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TGI_MOCK_", "HF_"))}
+    env.update(HF_HOME=str(tmp_path / "hf"), TGI_MOCK_MODEL_BYTES="4096", TGI_MOCK_DOWNLOAD_RATE="0")
+    done = subprocess.run(["sh", str(script), "download-weights", "org/model", "--json-output"], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "hf" / "hub" / "models--org--model" / ".tgi-mock-complete").is_file()

@@ -74,6 +74,8 @@ class Mock:
         self.log_path = tmp / f"mock-{self.port}.log"
         full_env = {k: v for k, v in os.environ.items() if k not in SCRUBBED and not k.startswith("TGI_MOCK")}
         full_env["HF_HOME"] = str(tmp / "hf")
+        # A small model at full speed; the download's own tests (test_mock_download.py) set their sizes.
+        full_env.update(TGI_MOCK_MODEL_BYTES="65536", TGI_MOCK_DOWNLOAD_RATE="0")
         full_env.update(env or {})
         cmd = [
             sys.executable,
@@ -196,8 +198,39 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mock]:
 
 
 # ------------------------------------------------------------------------------------------ lifecycle
+def test_port_is_closed_while_loading_like_tgi(tmp_path: Path) -> None:
+    """TGI starts its router after the shards: nothing listens while the model downloads and loads."""
+    mock = Mock(tmp_path, "--load-delay", "1.5", wait=False)
+    refused = 0
+    deadline = time.monotonic() + 10
+    while True:
+        assert mock.proc.poll() is None, mock.log
+        try:
+            status, _, _ = mock.request("GET", "/health")
+            break
+        except ConnectionRefusedError:
+            refused += 1
+            assert time.monotonic() < deadline, mock.log
+            time.sleep(0.02)
+    # The first answer is already 200: never a 503, never a window where the port answers unready.
+    assert status == 200 and refused > 10
+    log = mock.log
+    assert log.index("Shard ready") < log.index("Listening on") < log.index("Connected")
+    assert mock.stop()[0] == 0
+
+
+def test_never_ready_keeps_the_port_closed(tmp_path: Path) -> None:
+    mock = Mock(tmp_path, env={"TGI_MOCK_NEVER_READY": "1"}, wait=False)
+    time.sleep(0.8)  # well past --load-delay 0.3
+    assert mock.proc.poll() is None
+    with pytest.raises(ConnectionRefusedError):
+        mock.request("GET", "/health")
+    assert "the port stays closed" in mock.log
+    assert mock.stop()[0] == 0
+
+
 def test_health_is_503_while_loading_then_200(tmp_path: Path) -> None:
-    mock = Mock(tmp_path, "--load-delay", "0.8", wait=False)
+    mock = Mock(tmp_path, "--load-delay", "0.8", "--health-before-ready", wait=False)
     deadline = time.monotonic() + 5
     while True:
         try:
@@ -253,7 +286,7 @@ def test_never_ready_unknown_flags_json_logs_and_fast_sigterm(tmp_path: Path) ->
         "--future-flag",
         "hush-value",
         "--other",
-        env={"TGI_MOCK_NEVER_READY": "1"},
+        env={"TGI_MOCK_NEVER_READY": "1", "TGI_MOCK_HEALTH_BEFORE_READY": "1"},
         wait=False,
     )
     time.sleep(0.7)  # well past --load-delay 0.3
@@ -276,7 +309,8 @@ def test_never_ready_unknown_flags_json_logs_and_fast_sigterm(tmp_path: Path) ->
 def test_model_sha_is_deterministic_per_model_and_revision(tmp_path: Path) -> None:
     shas = []
     for revision in ("main", "main", "v2"):
-        mock = Mock(tmp_path, "--revision", revision, env={"TGI_MOCK_NEVER_READY": "1"}, wait=False)
+        mock = Mock(tmp_path, "--revision", revision, "--health-before-ready", env={"TGI_MOCK_NEVER_READY": "1"},
+                    wait=False)
         deadline = time.monotonic() + 5
         while True:
             try:

@@ -227,7 +227,7 @@ TimeoutStartSec=300
 Environment=PODMAN_SYSTEMD_UNIT=%n
 ExecStart=/usr/bin/podman run --rm --replace --name hc --init --sdnotify=healthy \\
   --health-cmd 'curl -fsS http://127.0.0.1:80/health' --health-interval 2s \\
-  -p 127.0.0.1:8090:80 localhost/tgi-mock:latest --model-id test/model --load-delay 20
+  -p 127.0.0.1:8090:80 localhost/tgi-mock:latest --model-id test/model --load-delay 20 --health-before-ready
 """
 
 
@@ -237,7 +237,8 @@ def test_sdnotify_healthy_unit_is_active_only_when_healthy(machine: Machine, tmp
     (tmp_path / "systemd" / "hc.service").write_text(HEALTHY_UNIT)
     install_units(machine, tmp_path)
     machine.succeed("systemctl start --no-block hc.service")
-    # --load-delay 20: /health answers 503 for 20 s after the server starts; the unit must wait for it.
+    # --load-delay 20 --health-before-ready: /health answers 503 for 20 s after the server starts; the unit
+    # must wait for it.
     machine.wait_until_succeeds(
         "curl -s -m 2 -o /dev/null -w '%{http_code}' localhost:8090/health | grep -cx 503"
     )

@@ -72,6 +72,11 @@ rec {
     ++ optionalFlag "--max-batch-total-tokens" "maxBatchTotalTokens" inst.maxBatchTotalTokens
     ++ optionalFlag "--max-waiting-tokens" "maxWaitingTokens" inst.maxWaitingTokens
     ++ optionals inst.trustRemoteCode (words "trustRemoteCode" [ "--trust-remote-code" ])
+    # Always said explicitly: TGI's own default is `on` (telemetry from inside a container).
+    ++ words "usageStats" [
+      "--usage-stats"
+      inst.usageStats
+    ]
     ++ words "extraArgs" inst.extraArgs;
 
   # -> { launcherWords, podmanWords }: [ { word, option } ] each, `podman run` up to the image.

@@ -146,6 +146,12 @@ in
     example = true;
     description = "Allow the model repository's own Python code to run (`--trust-remote-code`). Only for trusted models.";
   };
+  usageStats = mkOption {
+    type = types.enum [ "off" "no-stack" "on" ];
+    default = "off";
+    example = "no-stack";
+    description = "What TGI reports to Hugging Face's usage-statistics endpoint (`--usage-stats`). TGI's own default is `on`: when it runs in a container it posts the launcher's arguments, the hardware (GPU, CPU, memory) and, on a crash, the error with its stack trace. `no-stack` sends the same without the stack trace; `off` (this module's default, as NixOS services keep telemetry off) sends nothing.";
+  };
   extraArgs = mkOption {
     type = types.listOf types.str;
     default = [ ];

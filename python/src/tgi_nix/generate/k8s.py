@@ -5,7 +5,7 @@ the systemd units use), so a Kubernetes deployment runs the same TGI command as 
 core's unprivileged pod port. Every spec option is rendered, or refused with a message, or (where a
 pod has only an approximation) rendered with a note:
 
-- model, revision, numShard, quantize, dtype, max*, trustRemoteCode, extraArgs: the launcher args
+- model, revision, numShard, quantize, dtype, max*, trustRemoteCode, usageStats, extraArgs: the launcher args
   (a local model path is refused: a pod cannot see it)
 - image, pull: the container image and imagePullPolicy; imageFile is refused (a cluster pulls from a
   registry) unless `--drop imageFile`

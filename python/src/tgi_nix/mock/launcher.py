@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .constants import DEFAULT_MAX_POSITIONS
+from .hub import hub_cache_root
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ LAUNCHER_FLAGS = (
     Flag("download-delay", "float", 0.5, env="TGI_MOCK_DOWNLOAD_DELAY"),
     Flag("token-delay", "float", 0.0, env="TGI_MOCK_TOKEN_DELAY"),
     Flag("never-ready", "flag", env="TGI_MOCK_NEVER_READY"),
+    Flag("health-before-ready", "flag", env="TGI_MOCK_HEALTH_BEFORE_READY"),
 )
 SECRET_DESTS = {"api_key", "ngrok_authtoken"}
 
@@ -200,6 +202,7 @@ class Settings:
     download_delay: float
     token_delay: float
     never_ready: bool
+    health_before_ready: bool
     compute_type: str
     public_args: dict[str, Any] = field(default_factory=dict)
 
@@ -238,7 +241,6 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
         if getattr(args, name) < 0:
             raise LauncherError(f"`{name}` must be >= 0")
     port = args.port if args.port is not None else 3000
-    cache = args.huggingface_hub_cache or str(Path(env.get("HF_HOME", "/data")) / "hub")
     public = {k: v for k, v in sorted(vars(args).items()) if k not in SECRET_DESTS}
     public.update(
         api_key_set=args.api_key is not None,
@@ -264,12 +266,13 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
         max_client_batch_size=args.max_client_batch_size,
         payload_limit=args.payload_limit,
         api_key=args.api_key,
-        cache_root=Path(cache),
+        cache_root=hub_cache_root(env, args.huggingface_hub_cache),
         local_model=args.model_id.startswith("/"),
         load_delay=args.load_delay,
         download_delay=args.download_delay,
         token_delay=args.token_delay,
         never_ready=args.never_ready,
+        health_before_ready=args.health_before_ready,
         compute_type=env.get("COMPUTE_TYPE", "gpu+optimized"),
         public_args=public,
     )
@@ -278,9 +281,14 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
 def debug_args(args: argparse.Namespace) -> str:
     """Rust-Debug-like rendering of the arguments (secrets redacted) for the `Args { .. }` log line."""
     parts = []
+    enums = {flag.dest: flag for flag in LAUNCHER_FLAGS if flag.choices}
     for key, value in vars(args).items():
         if key in SECRET_DESTS and value is not None:
             shown = 'Some("<redacted>")'
+        elif key in enums and isinstance(value, str):
+            # clap value enums print as their Rust variant: `usage_stats: Off`, `quantize: Some(Awq)`.
+            variant = "".join(part.capitalize() for part in value.replace("_", "-").split("-"))
+            shown = variant if enums[key].default is not None else f"Some({variant})"
         elif value is None:
             shown = "None"
         elif isinstance(value, bool):

@@ -10,10 +10,11 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .download import ModelStore
 from .handler import Handler
+from .hub import HubError, Stopped
 from .launcher import LauncherError, build_arg_parser, debug_args, resolve_settings
 from .logger import Logger
 from .model import MockTGI
@@ -29,8 +30,11 @@ def token_fingerprint(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _load(app: MockTGI, store: ModelStore, stop: threading.Event) -> None:
-    """Background start-up: download (when not cached), shard load, then ready."""
+def _load(app: MockTGI, store: ModelStore, env: Mapping[str, str], stop: threading.Event,
+          open_port: Callable[[], bool] | None) -> None:
+    """Start-up after the checks: download (when needed), shard load, then the router. TGI starts its
+    router, and so opens the port, only after the shards are ready: `open_port` is called then, unless
+    --health-before-ready opened it at once (None here)."""
     s, log = app.s, app.log
     try:
         started = time.monotonic()
@@ -47,13 +51,13 @@ def _load(app: MockTGI, store: ModelStore, stop: threading.Event) -> None:
             )
             if stop.wait(s.download_delay):
                 return
-            log.info("Download file: model.safetensors", span="download")
-            store.download()
+            store.download(env, stop)
             log.info(f"Successfully downloaded weights for {s.model_id}", span="download")
         log.info("Starting shard rank=0", span="shard-manager")
         if s.never_ready:
             log.warn(
-                "TGI_MOCK_NEVER_READY=1: the shard will never become ready; /health stays 503",
+                "TGI_MOCK_NEVER_READY=1: the shard will never become ready; "
+                + ("/health stays 503" if open_port is None else "the port stays closed"),
                 span="shard-manager",
             )
             return
@@ -67,12 +71,37 @@ def _load(app: MockTGI, store: ModelStore, stop: threading.Event) -> None:
             f"Setting max batch total tokens to {s.max_batch_total_tokens}",
             target="text_generation_router_v3",
         )
-        log.info("Connected", target="text_generation_router::server")
         app.ready.set()
-    except OSError as err:
+        if open_port is not None and not open_port():
+            app.exit_code = 1
+            stop.set()
+            return
+        log.info("Connected", target="text_generation_router::server")
+    except Stopped:
+        return
+    except (HubError, OSError) as err:
         log.error(f"Download encountered an error: {err}", span="download")
         app.exit_code = 1
         stop.set()
+
+
+def _servers(app: MockTGI, host: str, log: Logger) -> list[Server] | None:
+    """The router's port (and the metrics port), serving; None (logged) when the port cannot be bound."""
+    s = app.s
+    try:
+        servers = [Server((host, s.port), app, Handler)]
+    except OSError as err:
+        log.error(f"Webserver Crashed: cannot bind {host}:{s.port}: {err.strerror or err}")
+        return None
+    if s.prometheus_port and s.prometheus_port != s.port:
+        try:
+            servers.append(Server((host, s.prometheus_port), app, Handler, metrics_only=True))
+        except OSError as err:
+            log.warn(f"Cannot serve metrics on port {s.prometheus_port}: {err.strerror or err}")
+    for srv in servers:
+        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    log.info(f"Listening on {host}:{s.port}", target="text_generation_router::server")
+    return servers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,20 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         log.warn("Invalid hostname, defaulting to 0.0.0.0", target="text_generation_router::server")
         host = "0.0.0.0"
-    try:
-        server = Server((host, settings.port), app, Handler)
-    except OSError as err:
-        log.error(f"Webserver Crashed: cannot bind {host}:{settings.port}: {err.strerror or err}")
+    servers: list[Server] = []
+
+    def open_port() -> bool:
+        opened = _servers(app, host, log)
+        servers.extend(opened or [])
+        return opened is not None
+
+    if settings.health_before_ready and not open_port():
         return 1
-    servers = [server]
-    if settings.prometheus_port and settings.prometheus_port != settings.port:
-        try:
-            servers.append(Server((host, settings.prometheus_port), app, Handler, metrics_only=True))
-        except OSError as err:
-            log.warn(f"Cannot serve metrics on port {settings.prometheus_port}: {err.strerror or err}")
-    for srv in servers:
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    log.info(f"Listening on {host}:{settings.port}", target="text_generation_router::server")
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -134,12 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    threading.Thread(target=_load, args=(app, store, stop), daemon=True).start()
+    later = None if settings.health_before_ready else open_port
+    threading.Thread(target=_load, args=(app, store, env, stop, later), daemon=True).start()
     while not stop.wait(0.2):
         pass
     app.stopping.set()
     log.info("Terminating webserver")
-    for srv in servers:
+    for srv in list(servers):
         srv.shutdown()
         srv.server_close()
     log.info("webserver terminated")

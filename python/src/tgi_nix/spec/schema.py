@@ -36,6 +36,7 @@ Quantize = Literal[
 ]
 Dtype = Literal["float16", "bfloat16"]
 PullPolicy = Literal["missing", "always", "newer", "never"]
+UsageStats = Literal["off", "no-stack", "on"]
 
 PositiveInt = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
@@ -198,6 +199,16 @@ class Instance(BaseModel):
         False,
         description="Allow the model repository's own Python code to run (`--trust-remote-code`). Only for trusted models.",
         examples=[True],
+    )
+    usage_stats: UsageStats = Field(
+        "off",
+        description=(
+            "What TGI reports to Hugging Face's usage-statistics endpoint (`--usage-stats`). TGI's own default "
+            "is `on`: when it runs in a container it posts the launcher's arguments, the hardware (GPU, CPU, "
+            "memory) and, on a crash, the error with its stack trace. `no-stack` sends the same without the "
+            "stack trace; `off` (this module's default, as NixOS services keep telemetry off) sends nothing."
+        ),
+        examples=["no-stack"],
     )
     extra_args: list[str] = Field(
         default_factory=list,

@@ -2,7 +2,8 @@
 
 The real image is `ghcr.io/huggingface/text-generation-inference`; VM tests have no network, so they run this
 one instead, tagged with the real name (`provision.tag_mock_image`). Like the real image it has curl (for
-`--health-cmd`), `PORT=80`, `HF_HOME=/data` and `text-generation-launcher` as its entrypoint.
+`--health-cmd`), `PORT=80`, `HF_HOME=/data`, `text-generation-launcher` as its entrypoint and
+`text-generation-server` (its `download-weights`) on PATH.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ LAUNCHER = f"""#!/bin/sh
 export PYTHONPATH={MOCK_ROOT}
 exec python3 -m {MOCK_MODULE} "$@"
 """
+# TGI's launcher runs `text-generation-server download-weights ...` from the same image; so may a unit.
+SERVER = f"""#!/bin/sh
+export PYTHONPATH={MOCK_ROOT}
+exec python3 -m {MOCK_MODULE}.server "$@"
+"""
+# name in /usr/local/bin -> script
+COMMANDS = {"text-generation-launcher": LAUNCHER, "text-generation-server": SERVER}
 
 # Never needed by a python3 + curl container.
 _DROP = (
@@ -66,7 +74,7 @@ def install_mock(root: Path) -> Path:
 def mock_key() -> str:
     """Changes whenever the mock image content would change."""
     h = hashlib.sha256()
-    for part in (SUITE, *PACKAGES, LAUNCHER, "|".join(_DROP)):
+    for part in (SUITE, *PACKAGES, *(f"{name}\0{script}" for name, script in COMMANDS.items()), "|".join(_DROP)):
         h.update(part.encode() + b"\0")
     for rel, data in mock_sources().items():
         h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -111,10 +119,11 @@ def build_mock_rootfs(rootfs: Path, mirror: str) -> None:
     bundle.parent.mkdir(parents=True, exist_ok=True)
     bundle.write_bytes(b"".join(c.read_bytes() for c in certs))
     install_mock(rootfs)
-    launcher = rootfs / "usr/local/bin/text-generation-launcher"
-    launcher.parent.mkdir(parents=True, exist_ok=True)
-    launcher.write_text(LAUNCHER)
-    launcher.chmod(0o755)
+    for name, script in COMMANDS.items():
+        command = rootfs / "usr/local/bin" / name
+        command.parent.mkdir(parents=True, exist_ok=True)
+        command.write_text(script)
+        command.chmod(0o755)
 
 
 def build_mock_tarball(workdir: Path, mirror: str, tarball: Path) -> None:
