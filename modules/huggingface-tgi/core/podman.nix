@@ -138,11 +138,15 @@ rec {
       )
       # The model unit has downloaded the weights: TGI reads them (and the tokenizer) from the
       # cache and never contacts the Hub, so a restart survives a Hub outage (TGI #1754).
-      ++ words null (optional offline "--env=HF_HUB_OFFLINE=1")
+      ++ words null (mapAttrsToList (k: v: "--env=${k}=${v}") (offlineEnvironment offline))
       ++ words "environment" (mapAttrsToList (k: v: "--env=${k}=${v}") inst.environment)
       ++ words null (map (d: "--device=${d}") cdiDevices)
       ++ words "extraPodmanArgs" inst.extraPodmanArgs;
     };
+
+  # The server's environment when the model unit has downloaded the model (the units and
+  # render-k8s both set it).
+  offlineEnvironment = offline: if offline then { HF_HUB_OFFLINE = "1"; } else { };
 
   # The model unit's `podman run` (tagged words up to and including the downloader's arguments):
   # the image's own downloader, what TGI's launcher runs before its shards (TGI-FACTS.md), with

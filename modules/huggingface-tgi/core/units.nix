@@ -441,6 +441,8 @@ in
         local = localModel;
         # downloaded by the model unit; the server runs with HF_HUB_OFFLINE=1
         downloaded = modelUnit;
+        # what the server's container gets for it (besides the instance's environment)
+        serverEnvironment = podmanArgv.offlineEnvironment modelUnit;
         # where the weights land on the host (the hub cache layout); null for a local model
         cacheDir = if localModel then null else modelCacheDir;
         stallTimeout = {

@@ -111,6 +111,9 @@ class Model(_Facts):
     revision: str | None = Field(description="The revision, if pinned.")
     local: bool = Field(description="A local path, mounted read-only.")
     downloaded: bool = Field(description="The model unit downloads it; the server runs with HF_HUB_OFFLINE=1.")
+    server_environment: dict[str, str] = Field(
+        description="Variables the server's container gets for that (HF_HUB_OFFLINE=1), besides `environment`."
+    )
     cache_dir: str | None = Field(
         description="The model's directory in the host's cache (hub/models--<owner>--<name>); None for a local model."
     )
