@@ -131,6 +131,8 @@ def test_core_invariants(data: dict[str, Any]) -> None:
             assert TOKEN not in model_text
             (model_exec,) = unit_lines(model_text, "ExecStart")
             assert "--cap-drop=all" in model_exec and "--security-opt=no-new-privileges" in model_exec
+            # podman must leave the unit's NOTIFY_SOCKET to the script (no READY/MAINPID of its own)
+            assert "--sdnotify=ignore" in split_exec(model_exec)
             if inst.environment_file:
                 expected_file = (
                     f"/run/{unit}-model/environment" if inst.user else inst.environment_file

@@ -167,6 +167,9 @@ rec {
         "--replace"
         "--rm"
         "--pull=never"
+        # The unit's NOTIFY_SOCKET is the script's: podman's default (conmon) would send READY=1 and
+        # MAINPID=<conmon> for the container, and the downloader's exit would end the unit.
+        "--sdnotify=ignore"
         "--init"
         "--entrypoint=text-generation-server"
         "--label=io.tgi-nix.instance=${name}"
