@@ -57,6 +57,8 @@ def instances(draw: st.DrawFn, port: int, index: int = 0) -> dict[str, Any]:
         inst["maxInputTokens"] = draw(st.integers(1, 10_000))
         inst["maxTotalTokens"] = inst["maxInputTokens"] + draw(st.integers(1, 10_000))
     if draw(st.booleans()):
+        inst["downloadModel"] = draw(st.booleans())
+    if draw(st.booleans()):
         inst["usageStats"] = draw(st.sampled_from(["off", "no-stack", "on"]))
     if draw(st.booleans()):
         inst["enable"] = draw(st.booleans())

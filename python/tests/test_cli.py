@@ -76,8 +76,10 @@ def test_render_units_tree(tmp_path: Path) -> None:
     names = sorted(p.name for p in (out / "systemd").iterdir())
     assert names == [
         "huggingface-tgi-deepseek-image.service",
+        "huggingface-tgi-deepseek-model.service",
         "huggingface-tgi-deepseek.service",
         "huggingface-tgi-scout-image.service",
+        "huggingface-tgi-scout-model.service",
         "huggingface-tgi-scout.service",
     ]
     tmpfiles = (out / "tmpfiles.d" / "huggingface-tgi.conf").read_text()

@@ -56,7 +56,17 @@ def test_core_invariants(data: dict[str, Any]) -> None:
     enabled = spec.enabled()
     assert sorted(result.instances) == sorted(enabled)
     expected_units = {f"huggingface-tgi-{n}{s}.service" for n in enabled for s in ("", "-image")}
+    # A model unit exactly for the Hub models with downloadModel; their servers run offline.
+    expected_units |= {
+        f"huggingface-tgi-{n}-model.service"
+        for n, inst in enabled.items()
+        if inst.download_model and not inst.model.startswith("/")
+    }
     assert set(result.unit_files) == expected_units
+    for name, inst in enabled.items():
+        downloaded = inst.download_model and not inst.model.startswith("/")
+        assert result.instances[name].model.downloaded == downloaded
+        assert ("--env=HF_HUB_OFFLINE=1" in result.instances[name].podman_args) == downloaded
 
     for name, inst in enabled.items():
         facts = result.instances[name]
@@ -132,13 +142,30 @@ def test_core_invariants(data: dict[str, Any]) -> None:
 
         # Rootless: both units run as the user, need its manager and write only its own paths.
         image_text = result.unit_files[f"{unit}-image.service"]
+        # The model unit (when there is one) runs as the same user, with the same token file.
+        model_text = result.unit_files.get(f"{unit}-model.service")
+        model_units = [f"{unit}-model.service"] if model_text is not None else []
+        own_texts = [text, image_text, *([model_text] if model_text is not None else [])]
+        if model_text is not None:
+            assert TOKEN not in model_text
+            (model_exec,) = unit_lines(model_text, "ExecStart")
+            assert "--cap-drop=all" in model_exec and "--security-opt=no-new-privileges" in model_exec
+            # podman must leave the unit's NOTIFY_SOCKET to the script (no READY/MAINPID of its own)
+            assert "--sdnotify=ignore" in split_exec(model_exec)
+            if inst.environment_file:
+                expected_file = (
+                    f"/run/{unit}-model/environment" if inst.user else inst.environment_file
+                )
+                assert f"--env-file={expected_file}" in split_exec(model_exec)
         if inst.user:
             home = f"/var/lib/huggingface-tgi/.rootless/{inst.user}"
             user = result.users[inst.user]
             assert (user.uid, user.home) == (inst.uid, home) and facts.podman_user == user
             assert f"d {home} 0700 {owner} - -" in result.tmpfiles_rules
-            assert unit_lines(text, "Requires") == [f"{unit}-image.service user@{inst.uid}.service"]
-            for t in (text, image_text):
+            assert unit_lines(text, "Requires") == [
+                " ".join([f"{unit}-image.service", *model_units, f"user@{inst.uid}.service"])
+            ]
+            for t in own_texts:
                 assert unit_lines(t, "User") == [inst.user] and unit_lines(t, "Group") == [inst.user]
                 assert unit_lines(t, "ReadWritePaths") == [home, "/var/tmp", cache]
                 # No host capabilities; the user namespace is made outside the sandbox ("+").
@@ -150,8 +177,8 @@ def test_core_invariants(data: dict[str, Any]) -> None:
                 )
                 assert f'Environment="XDG_RUNTIME_DIR=/run/user/{inst.uid}"' in t
         else:
-            assert unit_lines(text, "Requires") == [f"{unit}-image.service"]
-            assert "User=" not in text and "User=" not in image_text
+            assert unit_lines(text, "Requires") == [" ".join([f"{unit}-image.service", *model_units])]
+            assert all("User=" not in t for t in own_texts)
     rootless_users = {i.user for i in enabled.values() if i.user}
     assert set(result.users) == rootless_users
 

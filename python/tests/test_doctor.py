@@ -363,6 +363,8 @@ def test_unit_states(check: Check, answer: CommandResult, level: str, words: str
 def test_cli_json_exit_code_and_no_secret(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     runner = FakeRunner({("systemctl", "show"): systemd("failed", "failed", "exit-code"),
+                         # the model unit downloaded; the server failed afterwards
+                         ("systemctl", "show", "huggingface-tgi-ds-model.service"): systemd("active", "exited"),
                          ("journalctl",): CommandResult(0, "boom\n")})
     monkeypatch.setattr(doctor, "run_command", runner)
     spec = tmp_path / "spec.toml"
@@ -889,3 +891,62 @@ def test_unknown_sizes_and_broken_cdi_specs_are_named(check: Check, root: Path) 
     write(root, "/etc/cdi/broken.json", "{not json")
     broken = [f for f in check() if f.check == "cdi" and f.level == "warn"]
     assert broken == [Finding("warn", "cdi", "host", "cannot parse CDI spec /etc/cdi/broken.json", "regenerate it")]
+MODEL_UNIT = "huggingface-tgi-ds-model.service"
+
+
+def model_unit(state: str, status: str, result: str = "success") -> CommandResult:
+    return CommandResult(0, f"LoadState=loaded\nActiveState={state}\nSubState=start\nResult={result}\nStatusText={status}\n")
+
+
+@pytest.mark.parametrize(
+    ("status", "level", "words"),
+    [
+        (f"Downloading {DEEPSEEK}: 812.4 MB so far, 38.5 MB/s", "ok",
+         f"is downloading {DEEPSEEK}: 812.4 MB so far, 38.5 MB/s, bytes arriving"),
+        (f"Downloading {DEEPSEEK}: 812.4 MB so far, 0.0 MB/s (nothing for 120s)", "warn",
+         "812.4 MB so far, no bytes for 120s (it fails as stalled after 10min)"),
+        (f"Checking the cache for {DEEPSEEK}", "warn", f"is starting: Checking the cache for {DEEPSEEK}"),
+    ],
+)
+def test_an_activating_download_shows_bytes_rate_and_stall(check: Check, status: str, level: str, words: str) -> None:
+    runner = FakeRunner({("systemctl", "show", MODEL_UNIT): model_unit("activating", status),
+                         ("systemctl", "show"): systemd("activating", "start")})
+    findings = check(runner=runner)
+    model = only(findings, "model")
+    assert (model.level, model.subject) == (level, "ds") and words in model.message
+    if level == "warn" and "stalled" in model.message:
+        assert "raise services.huggingface-tgi.instances.ds.downloadStallTimeout" in model.fix
+    # the server waits for it and only loads
+    unit = only(findings, "unit")
+    assert "loading the model" in unit.message and "downloading" not in unit.message
+
+
+def test_a_stalled_download_that_failed_names_its_fix(check: Check) -> None:
+    reason = (f"download of {DEEPSEEK} stalled: no bytes arrived for 10min (downloadStallTimeout) at 812.4 MB; "
+              "check the network to huggingface.co or raise "
+              "services.huggingface-tgi.instances.ds.downloadStallTimeout")
+    runner = FakeRunner({("systemctl", "show", MODEL_UNIT): model_unit("failed", reason, "exit-code"),
+                         ("systemctl", "show"): systemd("inactive", "dead"),
+                         ("journalctl", "-u", MODEL_UNIT): CommandResult(0, reason + "\n")})
+    model = only(check(runner=runner), "model")
+    assert model.level == "fail" and f"failed (result: exit-code): {reason}" in model.message
+    assert model.fix == ("check the network to huggingface.co or raise services.huggingface-tgi.instances.ds."
+                         f"downloadStallTimeout, then systemctl reset-failed {MODEL_UNIT}; "
+                         "systemctl start huggingface-tgi-ds.service")
+    assert model.details == (reason,)
+
+
+def test_another_failed_download_points_to_its_log(check: Check) -> None:
+    runner = FakeRunner({("systemctl", "show", MODEL_UNIT): model_unit("failed", "", "exit-code"),
+                         ("journalctl", "-u", MODEL_UNIT): CommandResult(0, "GatedRepoError: 401 Client Error\n")})
+    model = only(check(runner=runner), "model")
+    assert model.level == "fail" and model.details == ("GatedRepoError: 401 Client Error",)
+    assert "HF_TOKEN in environmentFile" in model.fix
+
+
+def test_no_model_row_when_done_or_without_a_model_unit(check: Check) -> None:
+    assert [f for f in check() if f.check == "model"] == []
+    runner = FakeRunner({("systemctl", "show"): model_unit("failed", "", "exit-code")})
+    findings = check({"ds": instance(downloadModel=False)}, runner=runner)
+    assert [f for f in findings if f.check == "model"] == []
+    assert MODEL_UNIT not in [c[2] for c in runner.calls if c[:2] == ["systemctl", "show"]]

@@ -30,7 +30,7 @@ def break_main_unit(render: Any, old: str, new: str) -> Any:
 
     def broken(result: Any) -> dict[str, str]:
         files: dict[str, str] = render(result)
-        (name,) = [n for n in files if n.startswith("systemd/") and n.endswith(".service") and "-image" not in n]
+        (name,) = [n for n in files if n.startswith("systemd/") and n.endswith(".service") and "-image" not in n and "-model" not in n]
         assert old in files[name], f"{old!r} not in {name}"
         files[name] = files[name].replace(old, new, 1)
         return files

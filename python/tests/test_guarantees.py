@@ -96,6 +96,11 @@ CASES = [
     rejected("environment-usage-stats", "environment", "USAGE_STATS would set the launcher's usageStats", environment={"USAGE_STATS": "on"}),
     rejected("token-shape-args", "extraArgs", "shaped like a secret", extraArgs=["--cors-allow-origin", HF_TOKEN]),
     rejected("token-shape-env", "environment", "shaped like a secret", environment={"OPENAI_BASE": "sk-" + "x1" * 12}),
+    # offline serving: the model unit's HF_HUB_OFFLINE=1 is managed while downloadModel is on
+    rejected("hub-offline-environment", "environment", "HF_HUB_OFFLINE is set by the module: with downloadModel", environment={"HF_HUB_OFFLINE": "0"}),
+    rejected("hub-offline-podman", "extraPodmanArgs", "HF_HUB_OFFLINE is set by the module", extraPodmanArgs=["--env=HF_HUB_OFFLINE=0"]),
+    rejected("stall-infinite", "downloadStallTimeout", "not a finite systemd time span", downloadStallTimeout="infinity"),
+    rejected("stall-word", "downloadStallTimeout", "not a finite systemd time span", downloadStallTimeout="soon"),
     # value rules (the hand-written NixOS configuration used to accept these)
     rejected("model-dashes", "model", "is not a Hugging Face model id", model="acme--x/model"),
     rejected("model-dots", "model", "is not a Hugging Face model id", model="acme/a..b"),
@@ -113,6 +118,8 @@ CASES = [
     accepted("launcher-extra", extraArgs=["--max-best-of", "1", "--cors-allow-origin", "https://example.org"]),
     accepted("environment-plain", environment={"HF_HUB_ENABLE_HF_TRANSFER": "0"}),
     accepted("ipv6-wildcard", listenAddress="::"),
+    accepted("hub-offline-own-download", environment={"HF_HUB_OFFLINE": "1"}, downloadModel=False),
+    accepted("hub-offline-local-model", environment={"HF_HUB_OFFLINE": "1"}, model="/srv/models/m"),
     accepted("usage-stats-on", usageStats="on"),
 ]
 

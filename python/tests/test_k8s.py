@@ -219,12 +219,17 @@ def test_each_api_key_file_becomes_its_own_required_secret(tmp_path: Path) -> No
                 "secretKeyRef": {"name": f"huggingface-tgi-{name}-api-key", "key": "API_KEY", "optional": False}
             },
         }
-    assert [e["name"] for e in container(render(instance(), tmp_path)["a"])["env"]] == ["HF_TOKEN"]
+    assert [e["name"] for e in container(render(instance(), tmp_path)["a"])["env"]] == ["HF_TOKEN", "HF_HUB_OFFLINE"]
 
 
 def test_environment_is_passed_as_plain_env(tmp_path: Path) -> None:
     env = container(render(instance('environment = { ZED = "1", ALPHA = "on" }'), tmp_path)["a"])["env"]
-    assert env[1:] == [{"name": "ALPHA", "value": "on"}, {"name": "ZED", "value": "1"}]
+    # then the model unit's offline mode (downloadModel)
+    assert env[1:] == [
+        {"name": "ALPHA", "value": "on"},
+        {"name": "ZED", "value": "1"},
+        {"name": "HF_HUB_OFFLINE", "value": "1"},
+    ]
 
 
 def timespan_seconds(text: str) -> int | None:
@@ -435,3 +440,25 @@ def test_cli_prints_core_warnings_and_approximation_notes(tmp_path: Path) -> Non
     assert "note: instances.a.listenAddress:" in err and "ClusterIP" in err
     assert "note: instances.a.user:" in err
     assert "note: instances.a.model: size of org/model unknown" in err
+
+
+def test_the_model_download_runs_as_an_init_container_and_the_server_offline(tmp_path: Path) -> None:
+    spec_text = instance('revision = "v2"\nenvironmentFile = "/run/secrets/tgi.env"')
+    objects = render(spec_text, tmp_path)["a"]
+    (init,) = pod(objects)["initContainers"]
+    facts = evaluate(parse_spec({"instances": {"a": {"model": "org/model", "port": 8081, "revision": "v2"}}})).instances["a"]
+    # the model unit's downloader, with the core's arguments, into the same cache and with the token
+    assert init["command"] == ["text-generation-server"]
+    assert init["args"] == facts.model.downloader_args
+    assert init["args"][:4] == ["download-weights", "org/model", "--revision", "v2"]
+    assert init["volumeMounts"] == [{"name": "cache", "mountPath": "/data"}]
+    assert init["env"][0]["name"] == "HF_TOKEN" and init["env"][0]["valueFrom"]["secretKeyRef"]["optional"] is False
+    assert init["securityContext"] == container(objects)["securityContext"]
+    assert {"name": "HF_HUB_OFFLINE", "value": "1"} in container(objects)["env"]
+    assert all(e["name"] != "HF_HUB_OFFLINE" for e in init["env"])
+
+
+def test_without_download_model_tgi_downloads_itself(tmp_path: Path) -> None:
+    objects = render(instance("downloadModel = false"), tmp_path)["a"]
+    assert "initContainers" not in pod(objects)
+    assert all(e["name"] != "HF_HUB_OFFLINE" for e in container(objects)["env"])

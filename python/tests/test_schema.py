@@ -76,7 +76,7 @@ def test_defaults() -> None:
         ({"quantize": "awq"}, None),
         ({"dtype": "bfloat16"}, None),
         ({"maxInputTokens": 1000, "maxTotalTokens": 1001}, None),
-        ({"environment": {"HF_HUB_OFFLINE": "1"}}, None),
+        ({"environment": {"HF_HUB_OFFLINE": "1"}, "downloadModel": False}, None),
         ({"cdiDevices": ["example.com/gpu=fake0"]}, None),
         ({"startTimeout": "1h 30min"}, None),
     ],

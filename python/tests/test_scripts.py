@@ -29,6 +29,7 @@ EXPECTED_SCRIPTS = {
     "remove-container.sh",
     "failure-report.sh",
     "wait-ready.sh",
+    "model-download.sh",
 }
 UNIT = "huggingface-tgi-demo"
 IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.7"
@@ -706,3 +707,127 @@ def test_wait_ready_keeps_waiting_on_a_server_that_accepts_but_never_answers(mai
         out, _ = proc.communicate()
         listener.close()
     assert f"waiting for http://127.0.0.1:{port}/health: connected, no answer within 2 s" in out
+# --- model-download.sh --------------------------------------------------------------------------
+
+MODEL = "acme/demo-model"
+DOWNLOADER = [IMAGE, "download-weights", MODEL, "--extension", ".safetensors"]
+# `podman run`: offline, exit FAKE_OFFLINE_RC; online, FAKE_CHUNKS chunks of 200 kB into
+# FAKE_MODEL_DIR FAKE_PAUSE seconds apart, then FAKE_ONLINE_RC, or hang (FAKE_STALL) like a
+# download whose connection went quiet. `rm` ends the hanging downloader.
+FAKE_DOWNLOADER = """
+case "$1 ${2-}" in
+  "run --env=HF_HUB_OFFLINE=1") exit "${FAKE_OFFLINE_RC:-1}" ;;
+  "run "*)
+    mkdir -p "$FAKE_MODEL_DIR/blobs"
+    i=0
+    while [ "$i" -lt "${FAKE_CHUNKS:-0}" ]; do
+      head -c 200000 /dev/zero > "$FAKE_MODEL_DIR/blobs/part$i.incomplete"
+      i=$((i + 1))
+      sleep "${FAKE_PAUSE:-0}"
+    done
+    [ -n "${FAKE_STALL-}" ] && exec sleep 60
+    exit "${FAKE_ONLINE_RC:-0}" ;;
+  "rm "*) exit 0 ;;
+esac
+echo "fake podman: unexpected arguments: $*" >&2
+exit 99
+"""
+
+
+def _download_box(box: Sandbox) -> Path:
+    box.podman = box.fake("podman", FAKE_DOWNLOADER)
+    box.fake("systemd-notify")
+    # Plain links, not logging wrappers: the downloader runs in the background while the script
+    # measures, and two loggers at once would interleave their records.
+    for name in ("du", "cut", "sed", "sleep", "head", "mkdir"):
+        real = shutil.which(name, path=SYSTEM_PATH)
+        assert real is not None, name
+        (box.bin / name).symlink_to(real)
+    return box.tmp / "cache" / "hub" / "models--acme--demo-model"
+
+
+def _download(box: Sandbox, model_dir: Path, stall: int = 3, **env: str) -> Run:
+    return box.run(
+        "model-download.sh",
+        str(model_dir),
+        str(stall),
+        "1",
+        "demo",
+        f"{stall}s",
+        f"{UNIT}-model",
+        str(box.podman),
+        "run",
+        f"--name={UNIT}-model",
+        *DOWNLOADER,
+        FAKE_MODEL_DIR=str(model_dir),
+        **env,
+    )
+
+
+def _statuses(r: Run) -> list[str]:
+    return [a for c in r.of("systemd-notify") for a in c if a.startswith("STATUS=")]
+
+
+def test_download_with_a_complete_cache_runs_offline_only(box: Sandbox) -> None:
+    model_dir = _download_box(box)
+    r = _download(box, model_dir, FAKE_OFFLINE_RC="0")
+    assert r.rc == 0, r.stderr
+    assert r.of("podman") == [["podman", "run", "--env=HF_HUB_OFFLINE=1", f"--name={UNIT}-model", *DOWNLOADER]]
+    assert "0 bytes fetched" in r.stdout
+    assert r.of("systemd-notify")[-1][1] == "--ready"
+
+
+def test_download_reports_progress_and_extends_the_timeout(box: Sandbox) -> None:
+    model_dir = _download_box(box)
+    r = _download(box, model_dir, FAKE_CHUNKS="3", FAKE_PAUSE="1.2")
+    assert r.rc == 0, r.stderr
+    # offline first, then the same words online
+    assert [c[1:3] for c in r.of("podman")] == [["run", "--env=HF_HUB_OFFLINE=1"], ["run", f"--name={UNIT}-model"]]
+    progress = [s for s in _statuses(r) if "MB so far, " in s]
+    assert progress and all(s.startswith(f"STATUS=Downloading {MODEL}: ") and s.endswith(" MB/s") for s in progress)
+    extends = [a for c in r.of("systemd-notify") for a in c if a.startswith("EXTEND_TIMEOUT_USEC=")]
+    # each extension outlasts the stall timeout plus two measurements
+    assert extends and all(int(a.split("=")[1]) >= (3 + 2) * 1_000_000 for a in extends)
+    ready = r.of("systemd-notify")[-1]
+    assert ready[1] == "--ready" and ready[2].startswith(f"STATUS={MODEL} downloaded")
+    fetched = int(r.stdout.split(" bytes fetched")[0].rsplit(" ", 1)[1])
+    assert fetched >= 3 * 200000
+
+
+def test_download_counts_only_the_bytes_of_this_run(box: Sandbox) -> None:
+    model_dir = _download_box(box)
+    (model_dir / "blobs").mkdir(parents=True)
+    (model_dir / "blobs" / "done").write_bytes(b"x" * 1_000_000)
+    r = _download(box, model_dir, FAKE_CHUNKS="1")
+    assert r.rc == 0, r.stderr
+    fetched = int(r.stdout.split(" bytes fetched")[0].rsplit(" ", 1)[1])
+    assert 200000 <= fetched < 1_000_000
+
+
+def test_a_stalled_download_is_removed_and_fails_with_its_reason(box: Sandbox) -> None:
+    model_dir = _download_box(box)
+    r = _download(box, model_dir, stall=2, FAKE_CHUNKS="1", FAKE_STALL="1")
+    assert r.rc == 1
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"download of {MODEL} stalled: no bytes arrived for 2s (downloadStallTimeout)")
+    assert line.endswith(
+        "check the network to huggingface.co or raise services.huggingface-tgi.instances.demo.downloadStallTimeout"
+    )
+    assert ["podman", "rm", "--force", "--time=0", "--ignore", f"{UNIT}-model"] in r.of("podman")
+    assert _statuses(r)[-1] == f"STATUS={line}"
+    assert all(c[1] != "--ready" for c in r.of("systemd-notify"))
+
+
+def test_a_failed_download_fails_the_unit_without_ready(box: Sandbox) -> None:
+    model_dir = _download_box(box)
+    r = _download(box, model_dir, FAKE_ONLINE_RC="1")
+    assert r.rc == 1
+    assert "download of acme/demo-model failed (status 1)" in r.stderr
+    assert all(c[1] != "--ready" for c in r.of("systemd-notify"))
+
+
+def test_download_needs_the_podman_run_words(box: Sandbox) -> None:
+    model_dir = _download_box(box)
+    r = box.run("model-download.sh", str(model_dir), "3", "1", "demo", "3s", "c", str(box.podman), "pull", IMAGE)
+    assert r.rc == 2 and "must start with 'run'" in r.stderr
+    assert r.of("podman") == []

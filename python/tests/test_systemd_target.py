@@ -69,7 +69,7 @@ def test_image_unit_gives_up_and_opens_no_gpu_device() -> None:
     assert "DeviceAllow" not in image
     assert any("nvidia" in d for d in main["DeviceAllow"])
     (stop,) = image["ExecStopPost"]
-    assert stop.split()[1:] == ["huggingface-tgi-g-image", "1h", "ghcr.io/huggingface/text-generation-inference:3.3.7"]
+    assert stop.split()[1:] == ["huggingface-tgi-g-image", "30min", "ghcr.io/huggingface/text-generation-inference:3.3.7"]
 
 
 def test_image_failure_report_names_the_image_and_the_way_out() -> None:

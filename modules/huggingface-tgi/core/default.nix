@@ -39,6 +39,7 @@ let
     "copy-env-file"
     "failure-report"
     "fetch-image"
+    "model-download"
     "remove-container"
     "wait-ready"
     "write-api-key-env"
@@ -106,7 +107,12 @@ in
           ++ concatMap (
             f:
             guarantees.check {
-              inherit (f) name podmanWords launcherWords;
+              inherit (f)
+                name
+                podmanWords
+                launcherWords
+                downloadWords
+                ;
               inst = instances.${f.name};
               texts = builtins.attrValues f.unitFiles;
             }
@@ -127,6 +133,7 @@ in
         removeAttrs f [
           "podmanWords"
           "launcherWords"
+          "downloadWords"
         ]
       ) facts;
       units = allUnits;

@@ -308,10 +308,17 @@ in
       inst,
       podmanWords,
       launcherWords,
+      # the model unit's `podman run` words (empty without a model unit)
+      downloadWords ? [ ],
       texts,
     }:
     let
-      podmanFlags = parseFlags podmanWords;
+      # The server's and the downloader's containers both carry the user's words (environment):
+      # each finding once.
+      podmanFlags = unique (parseFlags podmanWords ++ parseFlags downloadWords);
+      # With the model unit the server runs offline; HF_HUB_OFFLINE from an option would undo
+      # that (or switch off the model unit's online attempt).
+      offlineManaged = inst.downloadModel && builtins.match "/.*" inst.model == null;
       launcherFlags = parseFlags launcherWords;
       fromUser = f: f.option != null;
 
@@ -355,6 +362,8 @@ in
         optional ((f.flag == "--env" || f.flag == "-e") && f.option != null) (
           if rules.isSecretName key then
             at name f.option "${key} looks like a secret; put it in environmentFile (a root-only file), never in the unit, argv or the Nix store"
+          else if key == "HF_HUB_OFFLINE" && offlineManaged then
+            at name f.option "HF_HUB_OFFLINE is set by the module: with downloadModel the model unit downloads the model and the server runs with HF_HUB_OFFLINE=1; remove it from ${f.option}, or set services.huggingface-tgi.instances.${name}.downloadModel = false to let TGI download (and contact the Hub) itself"
           else if managedEnv ? ${key} then
             at name f.option "${key} would set the launcher's ${managedEnv.${key}} behind the module's back; set services.huggingface-tgi.instances.${name}.${managedEnv.${key}} instead"
           else

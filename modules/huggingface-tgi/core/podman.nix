@@ -93,6 +93,8 @@ rec {
       localModel,
       secrets,
       stopTimeoutSec,
+      # the model unit downloaded the model: serve it offline
+      offline,
     }:
     {
     launcherWords = launcher {
@@ -137,10 +139,69 @@ rec {
         ++ optional (inst.environmentFile != null) "--env-file=${secrets.podmanEnvironmentFile}"
         ++ optional (inst.apiKeyFile != null) "--env-file=${secrets.apiKeyEnvironmentFile}"
       )
+      # The model unit has downloaded the weights: TGI reads them (and the tokenizer) from the
+      # cache and never contacts the Hub, so a restart survives a Hub outage (TGI #1754).
+      ++ words null (mapAttrsToList (k: v: "--env=${k}=${v}") (offlineEnvironment offline))
       ++ words "environment" (mapAttrsToList (k: v: "--env=${k}=${v}") inst.environment)
       ++ words null (map (d: "--device=${d}") cdiDevices)
       ++ words "extraPodmanArgs" inst.extraPodmanArgs;
     };
+
+  # The server's environment when the model unit has downloaded the model (the units and
+  # render-k8s both set it).
+  offlineEnvironment = offline: if offline then { HF_HUB_OFFLINE = "1"; } else { };
+
+  # The model unit's `podman run` (tagged words up to and including the downloader's arguments):
+  # the image's own downloader, what TGI's launcher runs before its shards (TGI-FACTS.md), with
+  # the main container's hardening, cache volume, token and environment, but no port, GPU or
+  # health check. scripts/model-download.sh runs it, first with HF_HUB_OFFLINE=1.
+  download =
+    {
+      name,
+      inst,
+      containerName,
+      cacheDir,
+      environmentFile,
+    }:
+    words null (
+      [
+        "run"
+        "--name=${containerName}"
+        "--replace"
+        "--rm"
+        "--pull=never"
+        # The unit's NOTIFY_SOCKET is the script's: podman's default (conmon) would send READY=1 and
+        # MAINPID=<conmon> for the container, and the downloader's exit would end the unit.
+        "--sdnotify=ignore"
+        "--init"
+        "--entrypoint=text-generation-server"
+        "--label=io.tgi-nix.instance=${name}"
+        "--label=io.tgi-nix.model=${inst.model}"
+      ]
+      ++ hardening.container
+      ++ [ "--volume=${cacheDir}:/data:rw" ]
+      ++ optional (environmentFile != null) "--env-file=${environmentFile}"
+    )
+    ++ words "environment" (mapAttrsToList (k: v: "--env=${k}=${v}") inst.environment)
+    ++ words null [ inst.image ]
+    ++ downloader inst;
+
+  # The downloader's own arguments (after the image): the launcher's download command.
+  downloader =
+    inst:
+    words null [
+      "download-weights"
+      inst.model
+    ]
+    ++ optionalFlag "--revision" "revision" inst.revision
+    ++ words null [
+      "--extension"
+      ".safetensors"
+      "--logger-level"
+      "INFO"
+      "--json-output"
+    ]
+    ++ optionals inst.trustRemoteCode (words "trustRemoteCode" [ "--trust-remote-code" ]);
 
   # How the image unit gets the image (podman 5 has no `pull --policy`, so policies are
   # spelled out): missing = pull only if absent; always = pull; newer = pull, but keep the

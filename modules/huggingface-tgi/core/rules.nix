@@ -204,6 +204,14 @@ rec {
       (rule "startTimeout" (
         when (timespan == null) "${show inst.startTimeout} is not a systemd time span; write e.g. 90s, 30min, 2h or infinity (each number at most 8 digits)"
       ))
+      (rule "downloadStallTimeout" (
+        let
+          stall = systemd.parseTimespan inst.downloadStallTimeout;
+        in
+        when (
+          stall == null || stall.infinite || stall.usec < 1000000
+        ) "${show inst.downloadStallTimeout} is not a finite systemd time span of at least 1s; write e.g. 10min or 1h"
+      ))
       (rule "environmentFile" (
         if inst.environmentFile == null then
           null

@@ -38,6 +38,7 @@ in
     let
       unitName = "${unitPrefix}${name}";
       imageUnitName = "${unitPrefix}${name}-image";
+      modelUnitName = "${unitPrefix}${name}-model";
       containerName = unitName;
       cacheDir = if inst.cacheDir == null then "${stateRoot}/${name}" else inst.cacheDir;
       runtimeDir = "/run/${unitName}";
@@ -70,6 +71,15 @@ in
         )
         ++ inst.cdiDevices;
       localModel = builtins.match "/.*" inst.model != null;
+      # A Hub model downloaded by its own unit; the server then runs offline.
+      modelUnit = inst.downloadModel && !localModel;
+      # The Hugging Face hub cache layout under HF_HOME=/data (TGI-FACTS.md).
+      modelCacheDir = "${cacheDir}/hub/models--${builtins.replaceStrings [ "/" ] [ "--" ] inst.model}";
+      modelRuntimeDir = "/run/${modelUnitName}";
+      stallTimeout = systemd.parseTimespan inst.downloadStallTimeout;
+      stallSec = if stallTimeout == null || stallTimeout.sec == null then 600 else stallTimeout.sec;
+      # Seconds between two measurements of the download (STATUS=, stall detection).
+      downloadPollSec = 5;
       # How long podman waits for TGI after SIGTERM (TGI's own graceful termination is 90 s).
       stopTimeoutSec = 90;
       shmSizeBytes = podmanArgv.sizeBytes inst.shmSize;
@@ -122,10 +132,26 @@ in
             secrets
             stopTimeoutSec
             ;
+          offline = modelUnit;
         })
         launcherWords
         podmanWords
         ;
+
+      # The token reaches the downloader as it reaches the server: the same file, for a rootless
+      # instance a user-only copy in the model unit's own runtime directory.
+      downloadEnvironmentFile =
+        if inst.environmentFile == null then
+          null
+        else if rootless then
+          "${modelRuntimeDir}/environment"
+        else
+          inst.environmentFile;
+      downloadWords = podmanArgv.download {
+        inherit name inst cacheDir;
+        containerName = modelUnitName;
+        environmentFile = downloadEnvironmentFile;
+      };
 
       launcherArgs = map (w: w.word) launcherWords;
       podmanArgs = map (w: w.word) podmanWords ++ [ inst.image ] ++ launcherArgs;
@@ -179,12 +205,13 @@ in
           "systemd-tmpfiles-setup.service"
           "${imageUnitName}.service"
         ]
+        ++ optional modelUnit "${modelUnitName}.service"
         # The CDI spec must exist before a GPU container starts (nixpkgs #353059).
         ++ optional gpu nvidiaCdiGenerator
         ++ optional rootless podmanUser.manager;
         wants = [ "network-online.target" ] ++ optional gpu nvidiaCdiGenerator;
         # The user manager runs podman's health-check timers (liveness; podman #12778).
-        requires = [ "${imageUnitName}.service" ] ++ optional rootless podmanUser.manager;
+        requires = [ "${imageUnitName}.service" ] ++ optional modelUnit "${modelUnitName}.service" ++ optional rootless podmanUser.manager;
         partOf = [ ];
         wantedBy = [ "multi-user.target" ];
         environment = {
@@ -323,10 +350,77 @@ in
         };
       };
 
+      # Downloads the model before the server starts (only with modelUnit). Its start has no fixed
+      # bound: the script extends the timeout while bytes arrive and fails after a stall.
+      downloadUnit = {
+        description = "Model ${inst.model} for Hugging Face TGI instance ${name}";
+        documentation = [ ];
+        after = [
+          "network-online.target"
+          "systemd-tmpfiles-setup.service"
+          "${imageUnitName}.service"
+        ]
+        ++ optional rootless podmanUser.manager;
+        wants = [ "network-online.target" ];
+        requires = [ "${imageUnitName}.service" ] ++ optional rootless podmanUser.manager;
+        partOf = [ ];
+        wantedBy = [ ];
+        environment = rootlessEnvironment;
+        unitConfig = { };
+        serviceConfig = {
+          # The script (main process) sends READY=1 once the model is complete; systemd-notify,
+          # its child, sends the progress: NotifyAccess=all (a rootless sender cannot claim the
+          # script's PID).
+          Type = "notify";
+          NotifyAccess = "all";
+          RemainAfterExit = true;
+          ExecStart = execLine (
+            [
+              (script "model-download")
+              modelCacheDir
+              (toString stallSec)
+              (toString downloadPollSec)
+              name
+              inst.downloadStallTimeout
+              modelUnitName
+              podman
+            ]
+            ++ map (w: w.word) downloadWords
+          );
+          ExecStopPost = execLine [
+            podman
+            "rm"
+            "--force"
+            "--ignore"
+            modelUnitName
+          ];
+          RuntimeDirectory = modelUnitName;
+          RuntimeDirectoryMode = "0700";
+          # The backstop if the script itself hangs; it extends this while bytes arrive.
+          TimeoutStartSec = "${toString (stallSec + 2 * downloadPollSec + 60)}s";
+          TimeoutStopSec = 30;
+        }
+        # no GPU device node: the downloader only writes files
+        // sandboxFor false
+        // {
+          ExecStartPre =
+            userNamespace
+            ++ optional (rootless && inst.environmentFile != null) "+${
+              execLine [
+                (script "copy-env-file")
+                inst.environmentFile
+                downloadEnvironmentFile
+                inst.user
+              ]
+            }";
+        };
+      };
+
       units = {
         ${unitName} = mainUnit;
         ${imageUnitName} = imageUnit;
-      };
+      }
+      // optionalAttrs modelUnit { ${modelUnitName} = downloadUnit; };
     in
     {
       inherit
@@ -342,14 +436,29 @@ in
         podmanArgs
         podmanWords
         launcherWords
+        downloadWords
         units
         ;
       serviceName = "${unitName}.service";
       imageServiceName = "${imageUnitName}.service";
+      # The model unit (null: none, for a local model or downloadModel = false).
+      modelServiceName = if modelUnit then "${modelUnitName}.service" else null;
       model = {
         id = inst.model;
         inherit (inst) revision;
         local = localModel;
+        # downloaded by the model unit; the server runs with HF_HUB_OFFLINE=1
+        downloaded = modelUnit;
+        # what the server's container gets for it (besides the instance's environment)
+        serverEnvironment = podmanArgv.offlineEnvironment modelUnit;
+        # where the weights land on the host (the hub cache layout); null for a local model
+        cacheDir = if localModel then null else modelCacheDir;
+        stallTimeout = {
+          text = inst.downloadStallTimeout;
+          sec = stallSec;
+        };
+        # The downloader's arguments after the image (render-k8s' initContainer runs the same).
+        downloaderArgs = map (w: w.word) (podmanArgv.downloader inst);
       };
       image = imageRef // {
         inherit (inst) pull;

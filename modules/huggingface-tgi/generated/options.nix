@@ -187,9 +187,21 @@ in
   };
   startTimeout = mkOption {
     type = types.str;
-    default = "1h";
-    example = "3h";
-    description = "How long the unit may take to become healthy (`TimeoutStartSec`): covers the first model download and loading. Raise it for very large models on slow links.";
+    default = "30min";
+    example = "2h";
+    description = "How long the main unit may take to become healthy (`TimeoutStartSec`). With `downloadModel` on (the default) the model unit has already downloaded the weights, so this bounds loading only; with it off it also covers TGI's own first download: raise it then for large models on slow links.";
+  };
+  downloadModel = mkOption {
+    type = types.bool;
+    default = true;
+    example = false;
+    description = "Download a Hub `model` in its own unit, `huggingface-tgi-<name>-model.service` (the image's `text-generation-server download-weights`, progress in `systemctl status`), and run the server with `HF_HUB_OFFLINE=1`, so a restart never needs the Hub. `false`: no model unit, TGI downloads itself at start (within `startTimeout`) and contacts the Hub at every start. Local-path models never get a model unit.";
+  };
+  downloadStallTimeout = mkOption {
+    type = types.str;
+    default = "10min";
+    example = "30min";
+    description = "The model unit fails when no bytes arrived in the model's cache directory for this long (a systemd time span); as long as bytes keep arriving the download may take any time.";
   };
   extraPodmanArgs = mkOption {
     type = types.listOf types.str;

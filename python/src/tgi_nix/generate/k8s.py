@@ -16,6 +16,8 @@ pod has only an approximation) rendered with a note:
 - shmSize: a memory emptyDir on /dev/shm; cacheDir: the cache PVC (sized from the model)
 - environmentFile: HF_TOKEN from the token Secret; apiKeyFile: API_KEY from the instance's own Secret
 - environment: plain env; startTimeout: the startupProbe (bounded: failureThreshold is an int32)
+- downloadModel: an initContainer running the image's downloader (the model unit's command) and
+  HF_HUB_OFFLINE=1 on the server; downloadStallTimeout: a note when set (a pod has no stall detection)
 - extraPodmanArgs (and allowUnsafePodmanArgs): refused unless `--drop extraPodmanArgs`
 - user, uid: a note (rootless podman has no pod counterpart)
 - CPU and memory: requests (and a memory limit) from --cpu and --memory, with defaults
@@ -138,6 +140,30 @@ def _env(inst: Instance, facts: InstanceFacts, options: K8sOptions) -> list[dict
     return env
 
 
+def _security_context() -> dict[str, Any]:
+    return {
+        # Not runAsNonRoot: TGI fails as a non-root user inside its image (TGI issue #3082).
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def download_container(inst: Instance, facts: InstanceFacts, options: K8sOptions) -> dict[str, Any]:
+    """The model unit's download as an initContainer: the image's own downloader (the core's
+    arguments) into the cache claim, with the token; the server then starts offline."""
+    return {
+        "name": "model",
+        "image": inst.image,
+        "imagePullPolicy": "Always" if inst.pull in ("always", "newer") else "IfNotPresent",
+        "command": ["text-generation-server"],
+        "args": list(facts.model.downloader_args),
+        "env": _env(inst, facts, options),
+        "volumeMounts": [{"name": "cache", "mountPath": facts.paths.container_cache}],
+        "securityContext": _security_context(),
+    }
+
+
 def cache_claim_name(facts: InstanceFacts, options: K8sOptions) -> str:
     return options.cache_claims.get(facts.name, f"{facts.unit_name}-cache")
 
@@ -157,9 +183,11 @@ def deployment(
         # The core's launcher args for a pod: TGI on an unprivileged port (no capability needed).
         "args": list(facts.kubernetes.launcher_args),
         "ports": [{"name": "http", "containerPort": facts.kubernetes.container_port, "protocol": "TCP"}],
-        "env": _env(inst, facts, options),
-        # The port opens only once the model is loaded: the startup probe covers download and
-        # loading (startTimeout), then liveness mirrors the podman health check.
+        "env": _env(inst, facts, options)
+        + [{"name": key, "value": value} for key, value in sorted(facts.model.server_environment.items())],
+        # The port opens only once the model is loaded: the startup probe covers loading (and
+        # TGI's own download without downloadModel: startTimeout), then liveness mirrors the
+        # podman health check.
         "startupProbe": _probe(
             health.path,
             health.startup_interval_sec,
@@ -172,12 +200,7 @@ def deployment(
             {"name": "cache", "mountPath": facts.paths.container_cache},
             {"name": "shm", "mountPath": "/dev/shm"},
         ],
-        "securityContext": {
-            # Not runAsNonRoot: TGI fails as a non-root user inside its image (TGI issue #3082).
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _security_context(),
     }
     # No CPU limit (it throttles tokenization and the router); memory limit = request, so the pod
     # is not the first one evicted under memory pressure.
@@ -196,6 +219,8 @@ def deployment(
             "enableServiceLinks": False,
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             "terminationGracePeriodSeconds": facts.container.stop_timeout_sec,
+            # The model unit's download, before the server (downloadModel).
+            **({"initContainers": [download_container(inst, facts, options)]} if facts.model.downloaded else {}),
             "containers": [container],
             "volumes": [
                 {"name": "cache", "persistentVolumeClaim": {"claimName": cache_claim_name(facts, options)}},

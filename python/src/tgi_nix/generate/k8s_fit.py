@@ -166,6 +166,11 @@ def approximations(name: str, inst: Instance, facts: InstanceFacts) -> list[str]
         )
     if inst.cache_dir is not None:
         notes.append(f"instances.{name}.cacheDir: a host path; the pod caches in its PersistentVolumeClaim")
+    if facts.model.downloaded and "download_stall_timeout" in inst.model_fields_set:
+        notes.append(
+            f"instances.{name}.downloadStallTimeout: the model initContainer has no stall detection; a stalled "
+            "download keeps the pod in Init until you delete it"
+        )
     return notes
 
 

@@ -101,10 +101,26 @@ class PodmanUser(_Facts):
     manager: str = Field(description="Its systemd user manager unit.")
 
 
+class StallTimeout(_Facts):
+    text: str = Field(description="downloadStallTimeout as written.")
+    sec: int = Field(description="Whole seconds without a new byte before the model unit fails.")
+
+
 class Model(_Facts):
     id: str = Field(description="Hub id or local path.")
     revision: str | None = Field(description="The revision, if pinned.")
     local: bool = Field(description="A local path, mounted read-only.")
+    downloaded: bool = Field(description="The model unit downloads it; the server runs with HF_HUB_OFFLINE=1.")
+    server_environment: dict[str, str] = Field(
+        description="Variables the server's container gets for that (HF_HUB_OFFLINE=1), besides `environment`."
+    )
+    cache_dir: str | None = Field(
+        description="The model's directory in the host's cache (hub/models--<owner>--<name>); None for a local model."
+    )
+    stall_timeout: StallTimeout
+    downloader_args: list[str] = Field(
+        description="The image's downloader arguments (download-weights ...), run by the model unit and the k8s initContainer."
+    )
 
 
 class Container(_Facts):
@@ -126,6 +142,9 @@ class InstanceFacts(_Facts):
     image_unit_name: str = Field(description="huggingface-tgi-<name>-image.")
     service_name: str = Field(description="The main unit's file name.")
     image_service_name: str = Field(description="The image unit's file name.")
+    model_service_name: str | None = Field(
+        description="The model unit's file name (None: no model unit, for a local model or downloadModel = false)."
+    )
     container_name: str = Field(description="The podman container name.")
     rootless: bool = Field(description="podman runs as podman_user.")
     podman_user: PodmanUser | None = Field(description="Who runs podman (None: root).")
@@ -142,7 +161,7 @@ class InstanceFacts(_Facts):
     paths: Paths
     container: Container
     tmpfiles_rules: list[str] = Field(description="tmpfiles.d lines of this instance.")
-    units: dict[str, Any] = Field(description="NixOS-style definitions of the two units.")
+    units: dict[str, Any] = Field(description="NixOS-style definitions of the instance's units (main, image, model).")
     unit_files: dict[str, str] = Field(description="Unit name -> unit file text.")
 
 

@@ -448,8 +448,60 @@ def check_unit(host: Host, name: str, facts: InstanceFacts) -> Finding:
         retrying = f"; systemd retries it (restart {restarts})" if active != "failed" else ""
         return finding("fail", f"failed (result: {props.get('Result', '?')}){retrying}", fix, lines)
     if active == "activating":
-        return finding("warn", f"is {state}: downloading or loading the model", f"journalctl -fu {unit}")
+        # With the model unit the weights are on disk before the server starts: loading only.
+        doing = "loading the model" if facts.model.downloaded else "downloading or loading the model"
+        return finding("warn", f"is {state}: {doing}", f"journalctl -fu {unit}")
     return finding("warn", f"is {state}", f"systemctl start {unit}")
+
+
+# The model unit's progress line (scripts/model-download.sh): "Downloading <model>: <X> MB so far,
+# <Y> MB/s", with " (nothing for <N>s)" while no byte arrives.
+_PROGRESS_RE = re.compile(
+    r"^Downloading (?P<model>\S+): (?P<mb>[0-9.]+) MB so far(?:, (?P<rate>[0-9.]+) MB/s)?(?: \(nothing for (?P<quiet>\d+)s\))?$"
+)
+
+
+def check_model_unit(host: Host, name: str, facts: InstanceFacts) -> Finding | None:
+    """The model unit's download: bytes, rate and whether it stalls while it runs; the reason and the
+    fix once it failed. None when there is no model unit, or nothing to say (done, or not queryable:
+    the main unit's row says so)."""
+    unit = facts.model_service_name
+    if unit is None:
+        return None
+    shown = host.run(["systemctl", "show", unit, "--property=LoadState,ActiveState,SubState,Result,StatusText"])
+    if shown.returncode != 0:
+        return None
+    props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    active, status = props.get("ActiveState"), props.get("StatusText", "").strip()
+    stall = facts.model.stall_timeout
+    option = f"services.huggingface-tgi.instances.{name}.downloadStallTimeout"
+    if props.get("LoadState") == "not-found" or active in ("active", None):
+        return None
+    if active == "activating":
+        progress = _PROGRESS_RE.match(status)
+        if progress is None:
+            return Finding("warn", "model", name, f"{unit} is starting: {status or 'checking the cache'}",
+                           f"journalctl -fu {unit}")
+        quiet = int(progress["quiet"] or 0)
+        so_far = f"{unit} is downloading {facts.model.id}: {progress['mb']} MB so far"
+        if quiet:
+            return Finding("warn", "model", name,
+                           f"{so_far}, no bytes for {quiet}s (it fails as stalled after {stall.text})",
+                           f"check the network to huggingface.co, or raise {option}")
+        return Finding("ok", "model", name, f"{so_far}, {progress['rate'] or '?'} MB/s, bytes arriving",
+                       f"journalctl -fu {unit}")
+    if active == "failed":
+        journal = host.run(["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "--no-pager"])
+        lines = tuple(journal.stdout.splitlines()[-JOURNAL_LINES:])
+        restart = f"systemctl reset-failed {unit}; systemctl start {facts.service_name}"
+        if "(downloadStallTimeout)" in status:
+            fix = f"check the network to huggingface.co or raise {option}, then {restart}"
+        else:
+            fix = ("read the log below (a gated model needs HF_TOKEN in environmentFile; the Hub must be "
+                   f"reachable), fix the cause, then {restart}")
+        reason = f": {status}" if status else ""
+        return Finding("fail", "model", name, f"{unit} failed (result: {props.get('Result', '?')}){reason}", fix, lines)
+    return None
 
 
 def spec_warnings(warnings: Sequence[CoreFinding]) -> list[Finding]:
@@ -479,6 +531,8 @@ def run_checks(
     for name in enabled:
         facts = core_instances[name]
         findings.append(check_port(host, name, facts, sockets))
+        model = check_model_unit(host, name, facts)
+        units += [model] if model is not None else []
         units.append(check_unit(host, name, facts))
     return spec_warnings(warnings) + findings + _merge_alike(units)
 

@@ -262,12 +262,32 @@ class Instance(BaseModel):
         json_schema_extra=nix("types.nullOr pathString", default_text='"/var/lib/huggingface-tgi/<name>"'),
     )
     start_timeout: str = Field(
-        "1h",
+        "30min",
         description=(
-            "How long the unit may take to become healthy (`TimeoutStartSec`): covers the first model "
-            "download and loading. Raise it for very large models on slow links."
+            "How long the main unit may take to become healthy (`TimeoutStartSec`). With `downloadModel` on "
+            "(the default) the model unit has already downloaded the weights, so this bounds loading only; "
+            "with it off it also covers TGI's own first download: raise it then for large models on slow links."
         ),
-        examples=["3h"],
+        examples=["2h"],
+    )
+    download_model: bool = Field(
+        True,
+        description=(
+            "Download a Hub `model` in its own unit, `huggingface-tgi-<name>-model.service` (the image's "
+            "`text-generation-server download-weights`, progress in `systemctl status`), and run the server "
+            "with `HF_HUB_OFFLINE=1`, so a restart never needs the Hub. `false`: no model unit, TGI downloads "
+            "itself at start (within `startTimeout`) and contacts the Hub at every start. Local-path models "
+            "never get a model unit."
+        ),
+        examples=[False],
+    )
+    download_stall_timeout: str = Field(
+        "10min",
+        description=(
+            "The model unit fails when no bytes arrived in the model's cache directory for this long (a "
+            "systemd time span); as long as bytes keep arriving the download may take any time."
+        ),
+        examples=["30min"],
     )
     extra_podman_args: list[str] = Field(
         default_factory=list,
