@@ -81,7 +81,7 @@ let
             description = "Lock kernel module loading before the TGI units start";
             wantedBy = [ "multi-user.target" ];
             after = [ "systemd-modules-load.service" "firewall.service" ];
-            before = lib.concatMap (n: [ "huggingface-tgi-${n}-image.service" "huggingface-tgi-${n}.service" ]) (builtins.attrNames deployed);
+            before = lib.concatMap (n: [ "huggingface-tgi-${n}-image.service" "huggingface-tgi-${n}-model.service" "huggingface-tgi-${n}.service" ]) (builtins.attrNames deployed);
             unitConfig.DefaultDependencies = false;
             serviceConfig = {
               Type = "oneshot";
@@ -89,6 +89,8 @@ let
             };
             script = "echo 1 > /proc/sys/kernel/modules_disabled";
           };
+          # The stand-in Hub (a listener the scenario starts) is reached from the containers.
+          networking.firewall.allowedTCPPorts = lib.optional (options ? fakeHubPort) options.fakeHubPort;
           # The fake CDI device's node on the host (a /dev/null twin), as the Debian harness makes it.
           systemd.tmpfiles.rules = lib.optional (options.fakeCdi or false) "c /dev/fakegpu0 0666 root root - 1:3";
         };

@@ -134,7 +134,10 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
 
     if scenario.options.get("lockKernelModules"):
         lock_module_loading_at_boot(machine, sorted(
-            unit for f in core.instances.values() for unit in (f.image_service_name, f.service_name)
+            unit
+            for f in core.instances.values()
+            for unit in (f.image_service_name, f.model_service_name, f.service_name)
+            if unit is not None
         ))  # fmt: skip
 
     units = [core.instances[name].service_name for name in sorted(core.instances)]

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # ExecStart= (Type=notify) of an instance's model unit: downloads the model into the cache with
 # the image's own downloader (`text-generation-server download-weights`, what TGI's launcher
 # runs), first offline (a complete cache needs no Hub and fetches nothing), then online. While
