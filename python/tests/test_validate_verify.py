@@ -178,6 +178,7 @@ def test_every_rejected_line_is_its_own_line_of_the_error(tmp_path: Path, monkey
     assert str(err.value).split("\n") == [
         "systemd-analyze verify rejected the rendered units:",
         "huggingface-tgi-a-image.service: bad unit",
+        "huggingface-tgi-a-model.service: bad unit",
         "huggingface-tgi-a.service: bad unit",
     ]
 
