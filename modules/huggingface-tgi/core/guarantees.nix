@@ -70,18 +70,18 @@ let
     "--rm" = "the units always remove the container";
     "--pull" = "set pull (the image unit fetches the image)";
     "--shm-size" = "set shmSize";
-    "--health-cmd" = "the health check is the unit's readiness and liveness";
-    "--health-interval" = "the health check is the unit's readiness and liveness";
-    "--health-timeout" = "the health check is the unit's readiness and liveness";
-    "--health-retries" = "the health check is the unit's readiness and liveness";
-    "--health-start-period" = "the health check is the unit's readiness and liveness";
-    "--health-startup-cmd" = "the health check is the unit's readiness and liveness";
-    "--health-startup-interval" = "the health check is the unit's readiness and liveness";
-    "--health-startup-timeout" = "the health check is the unit's readiness and liveness";
-    "--health-startup-retries" = "the health check is the unit's readiness and liveness";
-    "--health-startup-success" = "the health check is the unit's readiness and liveness";
-    "--health-on-failure" = "the health check is the unit's readiness and liveness";
-    "--no-healthcheck" = "the health check is the unit's readiness and liveness";
+    "--health-cmd" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-interval" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-timeout" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-retries" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-start-period" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-startup-cmd" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-startup-interval" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-startup-timeout" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-startup-retries" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-startup-success" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-on-failure" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--no-healthcheck" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
   };
 
   # podman run flags that undo the container's hardening or the network design. Refused from

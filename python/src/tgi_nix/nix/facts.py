@@ -62,7 +62,9 @@ class Health(_Facts):
     interval_sec: int = Field(description="Seconds between liveness checks.")
     timeout_sec: int = Field(description="Seconds a check may take.")
     retries: int = Field(description="Failed checks before the container is unhealthy.")
-    startup_interval_sec: int = Field(description="Seconds between checks while starting.")
+    startup_interval_sec: int = Field(
+        description="Seconds between render-k8s' startupProbe checks (podman's startup check runs at interval_sec)."
+    )
     startup_timeout_sec: int = Field(description="Seconds a startup check may take.")
     on_failure: str = Field(description="What podman does to an unhealthy container.")
 
