@@ -67,6 +67,9 @@ with subtest("a container that exits while starting fails the unit at once, with
     assert failed - start < 180, f"the start failed after {failed - start:.0f} s, not at once"
     # the launcher's own reason is in the unit's journal
     assert any("not-a-number" in line for line in journal), "\n".join(journal[-30:])
+    # and the unit failed within seconds of the launcher's exit, not at a timeout
+    died = first("not-a-number")
+    assert failed - died < 15, f"the unit failed {failed - died:.1f} s after the launcher exited"
 
 with subtest("a model that never loads fails the unit with a clear message"):
     machine.wait_until_succeeds(
