@@ -197,6 +197,19 @@ in
         XDG_RUNTIME_DIR = podmanUser.runtimeDir;
       };
 
+      # Rootless podman cannot read the root-only token file: root ("+", outside the sandbox) copies it
+      # to a user-only file in the unit's runtime directory first.
+      copyEnvFile =
+        dest:
+        optional (rootless && inst.environmentFile != null) "+${
+          execLine [
+            (script "copy-env-file")
+            inst.environmentFile
+            dest
+            inst.user
+          ]
+        }";
+
       mainUnit = {
         description = "Hugging Face TGI instance ${name} (${inst.model})";
         documentation = [ "https://huggingface.co/docs/text-generation-inference" ];
@@ -282,15 +295,7 @@ in
         // {
           # "+": as root outside the sandbox, which may read the root-only secret files
           ExecStartPre =
-            userNamespace
-            ++ optional (rootless && inst.environmentFile != null) "+${
-              execLine [
-                (script "copy-env-file")
-                inst.environmentFile
-                secrets.podmanEnvironmentFile
-                inst.user
-              ]
-            }"
+            userNamespace ++ copyEnvFile secrets.podmanEnvironmentFile
             ++ optional (inst.apiKeyFile != null) "+${
               execLine [
                 (script "write-api-key-env")
@@ -404,15 +409,7 @@ in
         // sandboxFor false
         // {
           ExecStartPre =
-            userNamespace
-            ++ optional (rootless && inst.environmentFile != null) "+${
-              execLine [
-                (script "copy-env-file")
-                inst.environmentFile
-                downloadEnvironmentFile
-                inst.user
-              ]
-            }";
+            userNamespace ++ copyEnvFile downloadEnvironmentFile;
         };
       };
 
