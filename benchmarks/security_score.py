@@ -85,10 +85,11 @@ def main() -> int:
         for spec_path in sorted((REPO / "examples").glob("*.toml")):
             core = evaluate(load_spec(spec_path), podman="/usr/bin/podman")
             rootless_units = {
-                f"{unit}.service"
+                unit
                 for facts in core.instances.values()
                 if facts.rootless
-                for unit in (facts.unit_name, facts.image_unit_name)
+                for unit in (facts.service_name, facts.image_service_name, facts.model_service_name)
+                if unit is not None
             }
             for rel, text in sorted(render_unit_tree(core).items()):
                 if not rel.endswith(".service"):
