@@ -27,9 +27,9 @@ let
     timeoutSec = 10;
     retries = 3;
     # Between render-k8s' startupProbe checks (the kubelet's HTTP GET: cheap). podman's own startup
-    # check only hands over to the liveness check, so it runs at intervalSec: each round is a podman
-    # process and an exec in the container, which competed with the loading server for the CPU
-    # (the unit's container answered 4.3 s after a bare run's with a 2 s startup interval, in the VM).
+    # check only hands over to the liveness check (readiness is the host's poll), so it runs at
+    # intervalSec: each round is a podman process plus an exec in the container, dozens of them for
+    # nothing during a load of minutes at 2 s.
     startupIntervalSec = 2;
     startupTimeoutSec = 10;
     onFailure = "kill";
