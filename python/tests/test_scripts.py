@@ -536,8 +536,8 @@ def test_report_a_start_timeout(box: Sandbox) -> None:
     r = box.run("failure-report.sh", UNIT, "1h", SERVICE_RESULT="timeout")
     assert (r.rc, r.stderr) == (0, "")
     assert r.stdout == (
-        f"{UNIT}: not healthy within startTimeout (1h); see the container's log lines above"
-        " (model download, loading) and raise startTimeout for large first downloads\n"
+        f"{UNIT}: not healthy within startTimeout (1h); see the container's log lines above;"
+        " raise startTimeout if loading (with downloadModel = false: TGI's own download too) needs longer\n"
     )
 
 

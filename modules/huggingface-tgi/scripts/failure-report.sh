@@ -22,7 +22,7 @@ fi
 
 case ${SERVICE_RESULT-} in
   timeout)
-    echo "$unit: not healthy within startTimeout ($start_timeout); see the container's log lines above (model download, loading) and raise startTimeout for large first downloads"
+    echo "$unit: not healthy within startTimeout ($start_timeout); see the container's log lines above; raise startTimeout if loading (with downloadModel = false: TGI's own download too) needs longer"
     ;;
   exit-code | signal | core-dump)
     echo "$unit: container stopped (${SERVICE_RESULT-}, status ${EXIT_STATUS-}); see the lines above"
