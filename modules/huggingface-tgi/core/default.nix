@@ -114,6 +114,7 @@ in
                 downloadWords
                 ;
               inst = instances.${f.name};
+              offlineManaged = f.model.downloaded;
               texts = builtins.attrValues f.unitFiles;
             }
           ) all;

@@ -60,7 +60,11 @@ let
   );
 
   # podman run flags that the units set themselves: never from extraPodmanArgs.
-  managedPodmanFlags = {
+  managedPodmanFlags =
+    let
+      liveness = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    in
+    {
     "--name" = "the container name is huggingface-tgi-<name>";
     "--cidfile" = "ExecStopPost finds the container by the unit's cidfile";
     "--sdnotify" = "the unit's readiness depends on it";
@@ -70,18 +74,18 @@ let
     "--rm" = "the units always remove the container";
     "--pull" = "set pull (the image unit fetches the image)";
     "--shm-size" = "set shmSize";
-    "--health-cmd" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-interval" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-timeout" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-retries" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-start-period" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-startup-cmd" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-startup-interval" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-startup-timeout" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-startup-retries" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-startup-success" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--health-on-failure" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
-    "--no-healthcheck" = "the units set the liveness health check (an unhealthy server is killed and restarted)";
+    "--health-cmd" = liveness;
+    "--health-interval" = liveness;
+    "--health-timeout" = liveness;
+    "--health-retries" = liveness;
+    "--health-start-period" = liveness;
+    "--health-startup-cmd" = liveness;
+    "--health-startup-interval" = liveness;
+    "--health-startup-timeout" = liveness;
+    "--health-startup-retries" = liveness;
+    "--health-startup-success" = liveness;
+    "--health-on-failure" = liveness;
+    "--no-healthcheck" = liveness;
   };
 
   # podman run flags that undo the container's hardening or the network design. Refused from
@@ -310,15 +314,15 @@ in
       launcherWords,
       # the model unit's `podman run` words (empty without a model unit)
       downloadWords ? [ ],
+      # the model unit downloads the model and the server runs with HF_HUB_OFFLINE=1: an option
+      # setting HF_HUB_OFFLINE would undo that (or switch off the model unit's online attempt)
+      offlineManaged ? false,
       texts,
     }:
     let
       # The server's and the downloader's containers both carry the user's words (environment):
       # each finding once.
       podmanFlags = unique (parseFlags podmanWords ++ parseFlags downloadWords);
-      # With the model unit the server runs offline; HF_HUB_OFFLINE from an option would undo
-      # that (or switch off the model unit's online attempt).
-      offlineManaged = inst.downloadModel && builtins.match "/.*" inst.model == null;
       launcherFlags = parseFlags launcherWords;
       fromUser = f: f.option != null;
 

@@ -145,11 +145,14 @@ rec {
       )
       # The model unit has downloaded the weights: TGI reads them (and the tokenizer) from the
       # cache and never contacts the Hub, so a restart survives a Hub outage (TGI #1754).
-      ++ words null (mapAttrsToList (k: v: "--env=${k}=${v}") (offlineEnvironment offline))
-      ++ words "environment" (mapAttrsToList (k: v: "--env=${k}=${v}") inst.environment)
+      ++ words null (envFlags (offlineEnvironment offline))
+      ++ words "environment" (envFlags inst.environment)
       ++ words null (map (d: "--device=${d}") cdiDevices)
       ++ words "extraPodmanArgs" inst.extraPodmanArgs;
     };
+
+  # `--env=K=V` for each variable.
+  envFlags = mapAttrsToList (k: v: "--env=${k}=${v}");
 
   # The server's environment when the model unit has downloaded the model (the units and
   # render-k8s both set it).
@@ -186,7 +189,7 @@ rec {
       ++ [ "--volume=${cacheDir}:/data:rw" ]
       ++ optional (environmentFile != null) "--env-file=${environmentFile}"
     )
-    ++ words "environment" (mapAttrsToList (k: v: "--env=${k}=${v}") inst.environment)
+    ++ words "environment" (envFlags inst.environment)
     ++ words null [ inst.image ]
     ++ downloader inst;
 
