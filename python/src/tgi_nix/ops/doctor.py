@@ -418,18 +418,29 @@ def _group_devices(rows: list[Finding]) -> list[Finding]:
     return grouped
 
 
+def _unit_properties(host: Host, unit: str, names: str) -> tuple[CommandResult, dict[str, str]]:
+    """`systemctl show UNIT --property=NAMES`: the result (for its status and stderr) and the properties."""
+    shown = host.run(["systemctl", "show", unit, f"--property={names}"])
+    return shown, dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+
+
+def _journal_tail(host: Host, unit: str) -> tuple[str, ...]:
+    """The unit's last JOURNAL_LINES journal lines, for a failed unit's finding."""
+    journal = host.run(["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "--no-pager"])
+    return tuple(journal.stdout.splitlines()[-JOURNAL_LINES:])
+
+
 def check_unit(host: Host, name: str, facts: InstanceFacts) -> Finding:
     unit = facts.service_name
 
     def finding(level: Level, message: str, fix: str = "", details: tuple[str, ...] = ()) -> Finding:
         return Finding(level, "unit", name, f"{unit} {message}", fix, details)
 
-    shown = host.run(["systemctl", "show", unit, "--property=LoadState,ActiveState,SubState,Result,NRestarts"])
+    shown, props = _unit_properties(host, unit, "LoadState,ActiveState,SubState,Result,NRestarts")
     if shown.returncode != 0:
         reason = " ".join((shown.stderr.strip() or "systemctl failed").split())
         return finding("warn", f"cannot be queried: {reason}",
                        "run doctor on the host that runs the units, where `systemctl status` works (as root)")
-    props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
     active = props.get("ActiveState")
     state = f"{active} ({props.get('SubState', '?')})"
     restarts = int(props.get("NRestarts") or 0)
@@ -442,9 +453,8 @@ def check_unit(host: Host, name: str, facts: InstanceFacts) -> Finding:
     # auto-restart: the last start failed and systemd waits to retry (Restart=on-failure) - a failure,
     # not a model still loading.
     if active == "failed" or props.get("SubState") == "auto-restart":
-        journal = host.run(["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "--no-pager"])
         fix = f"read the log below, fix the cause, then systemctl reset-failed {unit}; systemctl start {unit}"
-        lines = tuple(journal.stdout.splitlines()[-JOURNAL_LINES:])
+        lines = _journal_tail(host, unit)
         retrying = f"; systemd retries it (restart {restarts})" if active != "failed" else ""
         return finding("fail", f"failed (result: {props.get('Result', '?')}){retrying}", fix, lines)
     if active == "activating":
@@ -468,10 +478,9 @@ def check_model_unit(host: Host, name: str, facts: InstanceFacts) -> Finding | N
     unit = facts.model_service_name
     if unit is None:
         return None
-    shown = host.run(["systemctl", "show", unit, "--property=LoadState,ActiveState,SubState,Result,StatusText"])
+    shown, props = _unit_properties(host, unit, "LoadState,ActiveState,SubState,Result,StatusText")
     if shown.returncode != 0:
         return None
-    props = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
     active, status = props.get("ActiveState"), props.get("StatusText", "").strip()
     stall = facts.model.stall_timeout
     option = f"services.huggingface-tgi.instances.{name}.downloadStallTimeout"
@@ -491,8 +500,7 @@ def check_model_unit(host: Host, name: str, facts: InstanceFacts) -> Finding | N
         return Finding("ok", "model", name, f"{so_far}, {progress['rate'] or '?'} MB/s, bytes arriving",
                        f"journalctl -fu {unit}")
     if active == "failed":
-        journal = host.run(["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "--no-pager"])
-        lines = tuple(journal.stdout.splitlines()[-JOURNAL_LINES:])
+        lines = _journal_tail(host, unit)
         restart = f"systemctl reset-failed {unit}; systemctl start {facts.service_name}"
         if "(downloadStallTimeout)" in status:
             fix = f"check the network to huggingface.co or raise {option}, then {restart}"
