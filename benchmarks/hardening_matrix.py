@@ -26,7 +26,6 @@ from tgi_nix.nix.bridge import evaluate, user_podman_argv
 from tgi_nix.spec.loader import parse_spec
 from tgi_nix.testing.vm import (
     Machine,
-    create_rootless_users,
     ensure_image,
     install_units,
     tag_mock_image,
@@ -35,7 +34,8 @@ from tgi_nix.testing.vm import (
 
 UNIT = "huggingface-tgi-probe"
 PROBE = {"model": "acme/probe", "port": 8080, "environment": {"TGI_MOCK_LOAD_DELAY": "1"}}
-ROOTLESS = {"user": "tgi-probe", "uid": 2001}
+ROOTLESS = {"user": "tgi-probe"}
+ROOTFUL = {"rootful": True}
 
 # Directive -> value that would tighten the unit further (each loosened in core.nix with a reason).
 CANDIDATES: dict[str, str] = {
@@ -112,7 +112,7 @@ def try_directive(machine: Machine, directive: str | None, podman: str) -> tuple
 
 def main() -> int:
     rootless = "--rootless" in sys.argv[1:]
-    spec = parse_spec({"instances": {"probe": {**PROBE, **(ROOTLESS if rootless else {})}}})
+    spec = parse_spec({"instances": {"probe": {**PROBE, **(ROOTLESS if rootless else ROOTFUL)}}})
     core = evaluate(spec, podman="/usr/bin/podman")
     files = render_unit_tree(core)
     podman = "podman"
@@ -127,7 +127,6 @@ def main() -> int:
             (render / rel).parent.mkdir(parents=True, exist_ok=True)
             (render / rel).write_text(text)
         machine.start()
-        create_rootless_users(machine, core.users)
         install_units(machine, render)
         image = spec.instances["probe"].image
         if rootless:

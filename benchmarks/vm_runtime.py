@@ -35,7 +35,14 @@ LOAD_DELAY = "3"
 UNIT = "huggingface-tgi-bench"
 SPEC = {
     "instances": {
-        "bench": {"model": "acme/bench", "port": 8080, "environment": {"TGI_MOCK_LOAD_DELAY": LOAD_DELAY}}
+        # Rootful, like the bare `podman run` it is compared with (benchmarks/rootless_starts.py
+        # times the rootless default).
+        "bench": {
+            "model": "acme/bench",
+            "port": 8080,
+            "rootful": True,
+            "environment": {"TGI_MOCK_LOAD_DELAY": LOAD_DELAY},
+        }
     }
 }
 

@@ -94,14 +94,28 @@ let
           # The fake CDI device's node on the host (a /dev/null twin), as the Debian harness makes it.
           systemd.tmpfiles.rules = lib.optional (options.fakeCdi or false) "c /dev/fakegpu0 0666 root root - 1:3";
         };
-      testScript = ''
-        import json
-        spec = json.loads(${builtins.toJSON (builtins.toJSON deployed)})
-        TOKEN = ${builtins.toJSON fixtures.token}
-        API_KEY = ${builtins.toJSON fixtures.apiKey}
-        machine.start()
-      ''
-      + builtins.readFile (./scenarios + "/${name}.py");
+      testScript =
+        { nodes, ... }:
+        let
+          # instance -> its rootless user (null: rootful), from the module's own facts
+          podmanUsers = lib.mapAttrs (_: f: f.podmanUser) nodes.machine.services.huggingface-tgi.facts;
+        in
+        ''
+          import json
+          import shlex
+          spec = json.loads(${builtins.toJSON (builtins.toJSON deployed)})
+          TOKEN = ${builtins.toJSON fixtures.token}
+          API_KEY = ${builtins.toJSON fixtures.apiKey}
+          _podman_users = json.loads(${builtins.toJSON (builtins.toJSON podmanUsers)})
+          def podman_of(name):
+              u = _podman_users[name]
+              if u is None:
+                  return "podman"
+              return shlex.join(["runuser", "-u", u["name"], "--", "env", "-C", "/",
+                                 "HOME=" + u["home"], "XDG_RUNTIME_DIR=" + u["runtimeDir"], "podman"])
+          machine.start()
+        ''
+        + builtins.readFile (./scenarios + "/${name}.py");
     };
 in
 lib.listToAttrs (map (name: lib.nameValuePair "vm-${name}" (makeTgiTest name)) scenarioNames)

@@ -46,6 +46,26 @@ let
   # otherwise clash with NixOS's own definitions before the assertions could name the option.
   usersToCreate = if evaluated.errors == [ ] then evaluated.users else { };
 
+  # A rootless user's uid (derived from its name unless set) taken by a user this module does not
+  # create: one finding per such user, naming the instances' uid option (NixOS's own uniqueness
+  # assertion would name neither).
+  uidTakenFindings = lib.concatMap (
+    user:
+    let
+      u = usersToCreate.${user};
+      holders = lib.attrNames (
+        filterAttrs (n: other: n != user && other.uid == u.uid) config.users.users
+      );
+      instances = lib.attrNames (
+        filterAttrs (_: f: f.podmanUser != null && f.podmanUser.name == user) evaluated.instances
+      );
+    in
+    optional (holders != [ ]) {
+      path = "instances.${lib.head instances}.uid";
+      message = "user ${user} gets uid ${toString u.uid}, which is already the uid of users.users.${lib.head holders}; set uid to a free one on the instances that run as ${user} (${lib.concatStringsSep ", " instances})";
+    }
+  ) (lib.attrNames usersToCreate);
+
   # The core's findings name paths below services.huggingface-tgi (instances.<name>.<option>).
   describe = finding: "services.huggingface-tgi.${finding.path}: ${finding.message}";
 in
@@ -96,7 +116,7 @@ in
       assertions = map (finding: {
         assertion = false;
         message = describe finding;
-      }) evaluated.errors;
+      }) (evaluated.errors ++ uidTakenFindings);
       warnings = map describe evaluated.warnings;
     }
 

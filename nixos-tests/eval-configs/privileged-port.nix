@@ -5,5 +5,6 @@
     model = "org/web";
     port = 80;
     listenAddress = "0.0.0.0";
+    rootful = true;
   };
 }

@@ -1,15 +1,13 @@
-# Globals: machine, subtest, spec, TOKEN.
+# Globals: machine, subtest, spec, TOKEN, API_KEY, podman_of.
 import hashlib
 import json
 
 unit = "huggingface-tgi-solo.service"
 container = "huggingface-tgi-solo"
-uid = spec["solo"]["uid"]
+# The uid the module derived from the name (no uid in the spec).
+uid = machine.succeed("id -u tgi-solo").strip()
 # The instance's podman, as its user (what the health-check timers in user@<uid> run too).
-podman = (
-    f"cd / && runuser -u tgi-solo -- env HOME=/var/lib/huggingface-tgi/.rootless/tgi-solo "
-    f"XDG_RUNTIME_DIR=/run/user/{uid} podman"
-)
+podman = podman_of("solo")
 
 
 def main_pid() -> str:
@@ -23,11 +21,25 @@ def healthy() -> None:
 
 healthy()
 
+with subtest("the derived uid is the one the units name; each user has its own subordinate ids"):
+    assert 40000 <= int(uid) < 60000, uid
+    assert f"user@{uid}.service" in machine.succeed(f"systemctl show -P Requires {unit}")
+    shared_uid = machine.succeed("id -u huggingface-tgi").strip()
+    assert shared_uid != uid
+    machine.wait_for_unit("huggingface-tgi-shared.service", timeout=600)
+    assert machine.succeed("systemctl show -P User huggingface-tgi-shared.service").strip() == "huggingface-tgi"
+    ranges = [machine.succeed(f"grep '^{u}:' /etc/subuid").strip() for u in ("tgi-solo", "huggingface-tgi")]
+    starts = {int(r.split(":")[1]) for r in ranges}
+    assert len(starts) == 2, ranges
+    for u in ("tgi-solo", "huggingface-tgi"):
+        machine.succeed(f"test -e /var/lib/systemd/linger/{u}")
+
 with subtest("podman and the container run as the instance's user, not root"):
     assert machine.succeed(f"ps -o user= -p {main_pid()}").strip() == "tgi-solo"
-    assert machine.succeed("podman ps -q").strip() == "", "rootful podman must not see the container"
+    assert machine.succeed("podman ps -q").strip() == "", "rootful podman must not see the containers"
     out = machine.succeed(f"{podman} ps --format '{{{{.Names}}}} {{{{.Image}}}}'")
     assert f"{container} {spec['solo']['image']}" in out, out
+    assert "huggingface-tgi-shared" not in out, "another user's containers are out of this user's podman's sight"
     ctr_pid = machine.succeed(f"{podman} inspect --format '{{{{.State.Pid}}}}' {container}").strip()
     # Root inside the container is the user outside it.
     assert machine.succeed(f"stat -c %u /proc/{ctr_pid}").strip() == str(uid)
@@ -44,10 +56,15 @@ with subtest("endpoints answer and the model id matches the spec"):
     )
     assert out["generated_text"], out
 
-with subtest("doctor asks the instance's own podman who holds its port (run from root's home)"):
+with subtest("doctor checks each user and asks the instance's own podman who holds its port (from root's home)"):
     _, out = machine.execute("cd /root && tgi-nix doctor /etc/tgi-nix/spec.toml --json 2>/dev/null")
-    (port,) = [f for f in json.loads(out)["findings"] if f["check"] == "port"]
+    findings = json.loads(out)["findings"]
+    (port,) = [f for f in findings if f["check"] == "port" and f["subject"] == "solo"]
     assert port["level"] == "ok" and "held by our container" in port["message"], port
+    # Each user: its uid, subordinate ids, lingering and a podman that runs rootless as it.
+    users = {f["subject"]: f for f in findings if f["check"] == "user"}
+    assert set(users) == {"solo", "shared"} and all(f["level"] == "ok" for f in users.values()), users
+    assert users["solo"]["message"].startswith(f"tgi-solo: uid {uid}, "), users
 
 with subtest("the token arrives through a user-only copy and appears nowhere else"):
     state = json.loads(machine.succeed("curl -fsS http://127.0.0.1:8080/mock/state"))
@@ -79,8 +96,39 @@ with subtest("killing the container: systemd restarts it and it is healthy again
     machine.wait_until_succeeds(f"test \"$(systemctl show -P MainPID {unit})\" != {pid}", timeout=300)
     healthy()
 
-with subtest("stop leaves no container behind"):
-    machine.succeed(f"systemctl stop {unit}")
+with subtest("the shared user's instance: apiKeyFile through a user-only copy"):
+    shared = podman_of("shared")
+    assert machine.succeed(f"{shared} ps --format '{{{{.Names}}}}'").split() == ["huggingface-tgi-shared"]
+    assert machine.succeed("stat -c '%U %a' /run/huggingface-tgi-shared/api-key").strip() == "huggingface-tgi 400"
+    gen = (
+        "curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' "
+        "-d '{\"inputs\":\"hi\",\"parameters\":{\"max_new_tokens\":2}}' http://127.0.0.1:8081/generate"
+    )
+    assert machine.succeed(gen).strip() == "401"
+    machine.succeed("printf 'Authorization: Bearer %s\\n' \"$(cat /run/secrets/api-key)\" > /run/auth-header")
+    assert machine.succeed(gen.replace("curl ", "curl -H @/run/auth-header ")).strip() == "200"
+
+with subtest("a reboot (module loading locked): lingering starts both users' managers, the units come up, the cache stays"):
+    downloads = json.loads(machine.succeed("curl -fsS http://127.0.0.1:8080/mock/state"))["downloads"]
+    machine.shutdown()
+    machine.start()
+    healthy()
+    machine.wait_for_unit("huggingface-tgi-shared.service", timeout=600)
+    assert machine.succeed("cat /proc/sys/kernel/modules_disabled").strip() == "1"
+    for u in (uid, machine.succeed("id -u huggingface-tgi").strip()):
+        machine.succeed(f"systemctl is-active user@{u}.service")
+    state = json.loads(machine.succeed("curl -fsS http://127.0.0.1:8080/mock/state"))
+    assert state["downloads"] == downloads, state
+    # The rootless list: overlay and tun (pasta), no netfilter modules.
+    machine.succeed("tgi-nix render-units /etc/tgi-nix/spec.toml --podman /usr/bin/podman -o /tmp/rendered")
+    listed = machine.succeed("grep -v '^#' /tmp/rendered/modules-load.d/huggingface-tgi.conf").split()
+    assert listed == ["overlay", "tun"], listed
+
+with subtest("stop leaves no container, no conmon and no copy of a secret"):
+    machine.succeed(f"systemctl stop {unit} huggingface-tgi-shared.service")
     assert machine.succeed(f"{podman} ps -aq").strip() == ""
+    assert machine.succeed(f"{podman_of('shared')} ps -aq").strip() == ""
+    machine.fail("pgrep -x conmon")
     machine.fail("test -e /run/huggingface-tgi-solo/environment")
+    machine.fail("test -e /run/huggingface-tgi-shared/api-key")
     machine.fail("curl -fsS --max-time 2 http://127.0.0.1:8080/health")

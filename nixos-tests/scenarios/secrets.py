@@ -1,8 +1,12 @@
-# Globals: machine, subtest, spec, TOKEN, API_KEY.
+# Globals: machine, subtest, spec, TOKEN, API_KEY, podman_of. The instance runs rootless (the
+# default): its podman reads user-only copies of the secrets in the unit's runtime directory.
 import hashlib
 import json
 
 machine.wait_for_unit("huggingface-tgi-secret.service", timeout=600)
+podman = podman_of("secret")
+# The unit's user (empty: root), who owns the copies podman reads.
+owner = machine.succeed("systemctl show -P User huggingface-tgi-secret.service").strip() or "root"
 
 with subtest("the env file is root-only"):
     assert machine.succeed("stat -c '%U %a' /run/secrets/tgi.env").strip() == "root 600"
@@ -19,10 +23,13 @@ with subtest("the token appears in no unit, property, argv, container config or 
     machine.fail("ps -eo args | grep -F -f /run/token-pattern")
     machine.fail("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -F -f /run/token-pattern")
     inspect = machine.succeed(
-        "podman inspect --format '{{json .Config.CreateCommand}} {{json .Args}} {{json .Path}} {{json .Config.Labels}}' huggingface-tgi-secret"
+        f"{podman} inspect --format '{{{{json .Config.CreateCommand}}}} {{{{json .Args}}}} {{{{json .Path}}}} "
+        "{{json .Config.Labels}}' huggingface-tgi-secret"
     )
     assert TOKEN not in inspect, "token in podman's create command, args or labels"
-    assert "--env-file=/run/secrets/tgi.env" in inspect
+    env_file = "/run/secrets/tgi.env" if owner == "root" else "/run/huggingface-tgi-secret/environment"
+    assert f"--env-file={env_file}" in inspect, inspect
+    assert machine.succeed(f"stat -c '%U %a' {env_file}").strip() == ("root 600" if owner == "root" else f"{owner} 400")
     machine.fail("journalctl -b --no-pager | grep -F -f /run/token-pattern")
 
 
@@ -35,10 +42,16 @@ with subtest("apiKeyFile: TGI demands the key, which appears nowhere but its fil
     # The bearer header comes from a file so the key is not in curl's argv either.
     machine.succeed("printf 'Authorization: Bearer %s\\n' \"$(cat /run/secrets/api-key)\" > /run/auth-header")
     assert machine.succeed(generate.replace("curl ", "curl -H @/run/auth-header ")).strip() == "200"
-    assert machine.succeed("stat -c '%U %a' /run/huggingface-tgi-secret/api-key").strip() == "root 400"
+    assert machine.succeed("stat -c '%U %a' /run/huggingface-tgi-secret/api-key").strip() == f"{owner} 400"
     machine.succeed("cp /run/secrets/api-key /run/key-pattern")
     machine.fail("grep -rFl -f /run/key-pattern /etc/systemd/ /run/systemd/system/ 2>/dev/null | grep .")
     machine.fail("systemctl show huggingface-tgi-secret.service | grep -F -f /run/key-pattern")
     machine.fail("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -F -f /run/key-pattern")
     machine.fail("journalctl -b --no-pager | grep -F -f /run/key-pattern")
-    assert API_KEY not in machine.succeed("podman inspect --format '{{json .Config.CreateCommand}}' huggingface-tgi-secret")
+    assert API_KEY not in machine.succeed(f"{podman} inspect --format '{{{{json .Config.CreateCommand}}}}' huggingface-tgi-secret")
+
+with subtest("stop leaves no container, no conmon and no copy of a secret"):
+    machine.succeed("systemctl stop huggingface-tgi-secret.service")
+    assert machine.succeed(f"{podman} ps -aq").strip() == ""
+    machine.fail("pgrep -x conmon")
+    machine.fail("test -e /run/huggingface-tgi-secret")

@@ -1,25 +1,40 @@
 # Both units active; containers named after the instances with the right image; loopback-only
-# ports; the TGI API answers on each. Globals: machine, subtest, spec, TOKEN.
+# ports; the TGI API answers on each. Both run rootless (the default) as the one shared user, so
+# the host keeps one copy of the image. Globals: machine, subtest, spec, TOKEN, podman_of.
 import json
 
 for name in spec:
     machine.wait_for_unit(f"huggingface-tgi-{name}.service", timeout=600)
 
 with subtest("containers run with the configured image, named after the instance"):
-    rows = json.loads(machine.succeed("podman ps --format json"))
-    by_name = {row["Names"][0]: row for row in rows}
     for name, inst in spec.items():
+        rows = json.loads(machine.succeed(f"{podman_of(name)} ps --format json"))
+        by_name = {row["Names"][0]: row for row in rows}
         row = by_name[f"huggingface-tgi-{name}"]
         assert row["State"] == "running", row
         assert row["Image"] == inst["image"], (row["Image"], inst["image"])
 
+with subtest("one user, one storage, one copy of the image for both instances"):
+    users = {machine.succeed(f"systemctl show -P User huggingface-tgi-{n}.service").strip() for n in spec}
+    assert users == {"huggingface-tgi"}, users
+    assert len({podman_of(n) for n in spec}) == 1
+    stores = machine.succeed("ls /var/lib/huggingface-tgi/.rootless").split()
+    assert stores == ["huggingface-tgi"], stores
+    podman = podman_of(next(iter(spec)))
+    image_ids = {
+        machine.succeed(f"{podman} inspect --format '{{{{.Image}}}}' huggingface-tgi-{n}").strip() for n in spec
+    }
+    assert len(image_ids) == 1, image_ids
+    # Root's storage holds no copy the units use (the harness's own source copy aside, nothing runs there).
+    assert machine.succeed("podman ps -aq").strip() == ""
+
 with subtest("published only on 127.0.0.1"):
     for name, inst in spec.items():
         port = inst["port"]
-        mapping = machine.succeed(f"podman port huggingface-tgi-{name}").strip()
+        mapping = machine.succeed(f"{podman_of(name)} port huggingface-tgi-{name}").strip()
         assert mapping == f"80/tcp -> 127.0.0.1:{port}", mapping
         bindings = json.loads(machine.succeed(
-            f"podman inspect --format '{{{{json .HostConfig.PortBindings}}}}' huggingface-tgi-{name}"))
+            f"{podman_of(name)} inspect --format '{{{{json .HostConfig.PortBindings}}}}' huggingface-tgi-{name}"))
         assert bindings == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}, bindings
         machine.succeed(f"curl -fsS http://127.0.0.1:{port}/health")
         # The host-side socket podman holds for the port is bound to loopback only.

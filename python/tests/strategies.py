@@ -26,10 +26,14 @@ args = st.lists(
 @st.composite
 def instances(draw: st.DrawFn, port: int, index: int = 0) -> dict[str, Any]:
     inst: dict[str, Any] = {"model": draw(model_ids), "port": port}
-    if port >= 1024 and draw(st.booleans()):
-        # Rootless: one user (and uid) per instance.
+    mode = draw(st.sampled_from(["shared", "own-user", "own-uid", "rootful"])) if port >= 1024 else "rootful"
+    if mode == "rootful":
+        inst["rootful"] = True
+    elif mode in ("own-user", "own-uid"):
+        # Rootless as a user of its own, with a derived or a set uid (the default: the shared user).
         inst["user"] = f"tgi-user{index}"
-        inst["uid"] = 3000 + index
+        if mode == "own-uid":
+            inst["uid"] = 3000 + index
     if draw(st.booleans()):
         inst["listenAddress"] = draw(addresses)
     selected = draw(gpus)

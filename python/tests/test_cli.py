@@ -83,7 +83,13 @@ def test_render_units_tree(tmp_path: Path) -> None:
         "huggingface-tgi-scout.service",
     ]
     tmpfiles = (out / "tmpfiles.d" / "huggingface-tgi.conf").read_text()
-    assert "d /var/lib/huggingface-tgi/scout 0750 root root - -" in tmpfiles
+    # rootless by default: the shared user owns the caches, and setup-users.sh creates it
+    assert "d /var/lib/huggingface-tgi/scout 0750 huggingface-tgi huggingface-tgi - -" in tmpfiles
+    setup = out / "setup-users.sh"
+    assert setup.read_text().rstrip().endswith(
+        "setup_users huggingface-tgi 47481 /var/lib/huggingface-tgi/.rootless/huggingface-tgi"
+    )
+    assert setup.stat().st_mode & 0o111
     unit = (out / "systemd" / "huggingface-tgi-scout.service").read_text()
     assert "ExecStart=/usr/bin/podman run --name=huggingface-tgi-scout" in unit
 

@@ -71,6 +71,9 @@ def test_core_invariants(data: dict[str, Any]) -> None:
     for name, inst in enabled.items():
         facts = result.instances[name]
         unit = f"huggingface-tgi-{name}"
+        # Rootless unless rootful; without a user of its own, the shared one.
+        user_name = None if inst.rootful else (inst.user or "huggingface-tgi")
+        assert facts.rootless == (user_name is not None)
         assert facts.unit_name == unit and facts.container_name == unit
         argv = facts.podman_args
         assert f"--name={unit}" in argv
@@ -102,10 +105,10 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         copy = f"/run/{unit}/environment"
         if not inst.environment_file:
             assert env_files == []
-        elif inst.user:
+        elif user_name:
             assert env_files == [f"--env-file={copy}"]
             pre = split_exec(unit_lines(text, "ExecStartPre")[-1].removeprefix("+"))
-            assert pre == [f"{SCRIPTS}/copy-env-file.sh", inst.environment_file, copy, inst.user]
+            assert pre == [f"{SCRIPTS}/copy-env-file.sh", inst.environment_file, copy, user_name]
         else:
             assert env_files == [f"--env-file={inst.environment_file}"]
         assert not any("HF_TOKEN" in a or TOKEN in a for a in argv)
@@ -123,7 +126,7 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         cache = inst.cache_dir or f"/var/lib/huggingface-tgi/{name}"
         assert facts.paths.cache_dir == cache
         assert f"--volume={cache}:/data:rw" in argv
-        owner = f"{inst.user} {inst.user}" if inst.user else "root root"
+        owner = f"{user_name} {user_name}" if user_name else "root root"
         assert f"d {cache} 0750 {owner} - -" in result.tmpfiles_rules
 
         # The unit file's ExecStart is exactly podman + argv after systemd unquoting.
@@ -154,33 +157,45 @@ def test_core_invariants(data: dict[str, Any]) -> None:
             assert "--sdnotify=ignore" in split_exec(model_exec)
             if inst.environment_file:
                 expected_file = (
-                    f"/run/{unit}-model/environment" if inst.user else inst.environment_file
+                    f"/run/{unit}-model/environment" if user_name else inst.environment_file
                 )
                 assert f"--env-file={expected_file}" in split_exec(model_exec)
-        if inst.user:
-            home = f"/var/lib/huggingface-tgi/.rootless/{inst.user}"
-            user = result.users[inst.user]
-            assert (user.uid, user.home) == (inst.uid, home) and facts.podman_user == user
+        if user_name:
+            home = f"/var/lib/huggingface-tgi/.rootless/{user_name}"
+            user = result.users[user_name]
+            assert user.home == home and facts.podman_user == user
+            # the uid set, or one derived from the name in [40000, 60000)
+            assert user.uid == inst.uid if inst.uid is not None else 40000 <= user.uid < 60000
             assert f"d {home} 0700 {owner} - -" in result.tmpfiles_rules
             assert unit_lines(text, "Requires") == [
-                " ".join([f"{unit}-image.service", *model_units, f"user@{inst.uid}.service"])
+                " ".join([f"{unit}-image.service", *model_units, f"user@{user.uid}.service"])
             ]
             for t in own_texts:
-                assert unit_lines(t, "User") == [inst.user] and unit_lines(t, "Group") == [inst.user]
+                assert unit_lines(t, "User") == [user_name] and unit_lines(t, "Group") == [user_name]
                 assert unit_lines(t, "ReadWritePaths") == [home, "/var/tmp", cache]
                 # No host capabilities; the user namespace is made outside the sandbox ("+").
                 assert unit_lines(t, "CapabilityBoundingSet") == [""]
                 assert unit_lines(t, "NoNewPrivileges") == ["true"]
                 assert unit_lines(t, "ExecStartPre")[0] == (
-                    f"+/usr/bin/setpriv --reuid={inst.uid} --regid={inst.uid} --init-groups "
+                    f"+/usr/bin/setpriv --reuid={user.uid} --regid={user.uid} --init-groups "
                     "/usr/bin/podman unshare true"
                 )
-                assert f'Environment="XDG_RUNTIME_DIR=/run/user/{inst.uid}"' in t
+                assert f'Environment="XDG_RUNTIME_DIR=/run/user/{user.uid}"' in t
         else:
             assert unit_lines(text, "Requires") == [" ".join([f"{unit}-image.service", *model_units])]
             assert all("User=" not in t for t in own_texts)
-    rootless_users = {i.user for i in enabled.values() if i.user}
+    rootless_users = {i.user or "huggingface-tgi" for i in enabled.values() if not i.rootful}
     assert set(result.users) == rootless_users
+    # render-units' setup script names each user once, with its uid and home (none: no script)
+    if rootless_users:
+        assert result.setup_users_script is not None
+        last = result.setup_users_script.rstrip("\n").splitlines()[-1].split()
+        assert last[0] == "setup_users" and len(last) == 1 + 3 * len(rootless_users)
+        assert {tuple(last[i : i + 3]) for i in range(1, len(last), 3)} == {
+            (u.name, str(u.uid), u.home) for u in result.users.values()
+        }
+    else:
+        assert result.setup_users_script is None
 
     assert sorted(result.firewall_ports) == sorted(i.port for i in enabled.values() if i.open_firewall)
 
@@ -189,8 +204,8 @@ def test_disabled_instances_get_nothing() -> None:
     spec = parse_spec(
         {
             "instances": {
-                "on": {"model": "a/b", "port": 1},
-                "off": {"model": "a/b", "port": 2, "enable": False},
+                "on": {"model": "a/b", "port": 8081},
+                "off": {"model": "a/b", "port": 8082, "enable": False},
             }
         }
     )
@@ -203,10 +218,10 @@ def test_image_unit_loads_image_file_or_pulls_by_policy() -> None:
     spec = parse_spec(
         {
             "instances": {
-                "a": {"model": "a/b", "port": 1, "imageFile": "/nix/store/x-mock.tar.gz"},
-                "b": {"model": "a/b", "port": 2, "pull": "always"},
-                "c": {"model": "a/b", "port": 3, "pull": "never"},
-                "d": {"model": "a/b", "port": 4},
+                "a": {"model": "a/b", "port": 8081, "imageFile": "/nix/store/x-mock.tar.gz"},
+                "b": {"model": "a/b", "port": 8082, "pull": "always"},
+                "c": {"model": "a/b", "port": 8083, "pull": "never"},
+                "d": {"model": "a/b", "port": 8084},
             }
         }
     )
@@ -234,14 +249,14 @@ def test_image_unit_loads_image_file_or_pulls_by_policy() -> None:
 
 
 def test_local_model_path_is_mounted_read_only() -> None:
-    spec = parse_spec({"instances": {"local": {"model": "/srv/models/llama", "port": 1}}})
+    spec = parse_spec({"instances": {"local": {"model": "/srv/models/llama", "port": 8081}}})
     argv = evaluate(spec, podman="/bin/podman").instances["local"].podman_args
     assert "--volume=/srv/models/llama:/srv/models/llama:ro" in argv
 
 
 def test_gpu_units_wait_for_the_cdi_generator() -> None:
     spec = parse_spec(
-        {"instances": {"g": {"model": "a/b", "port": 1, "gpus": [0]}, "c": {"model": "a/b", "port": 2}}}
+        {"instances": {"g": {"model": "a/b", "port": 8081, "gpus": [0]}, "c": {"model": "a/b", "port": 8082}}}
     )
     units = evaluate(spec, podman="/bin/podman").unit_files
     assert (
@@ -253,7 +268,9 @@ def test_gpu_units_wait_for_the_cdi_generator() -> None:
 
 def test_api_key_file_becomes_a_user_only_env_file(tmp_path: Path) -> None:
     # Run the generated ExecStartPre for real: the key file's first line becomes API_KEY=..., mode 0400.
-    spec = parse_spec({"instances": {"k": {"model": "a/b", "port": 8080, "apiKeyFile": "/run/secrets/api-key"}}})
+    spec = parse_spec(
+        {"instances": {"k": {"model": "a/b", "port": 8080, "apiKeyFile": "/run/secrets/api-key", "rootful": True}}}
+    )
     result = evaluate(spec, podman="/usr/bin/podman")
     text = result.unit_files["huggingface-tgi-k.service"]
     argv = result.instances["k"].podman_args
@@ -288,13 +305,15 @@ ONE = {"instances": {"a": {"model": "org/m", "port": 8080}}}
 
 
 def test_evaluate_passes_podman_shell_scripts_dir_and_target_to_the_core() -> None:
-    result = evaluate(parse_spec(ONE), podman="/opt/bin/podman", shell="/opt/bin/sh", scripts_dir="/opt/scripts",
+    # rootful: its ExecStopPost runs remove-container.sh (a rootless one runs podman rm itself)
+    rootful = {"instances": {"a": {**ONE["instances"]["a"], "rootful": True}}}
+    result = evaluate(parse_spec(rootful), podman="/opt/bin/podman", shell="/opt/bin/sh", scripts_dir="/opt/scripts",
                       systemd_version=252)
     text = result.unit_files["huggingface-tgi-a.service"]
     assert "ExecStart=/opt/bin/podman run " in text and "/opt/scripts/remove-container.sh" in text
     assert "RestartSteps" not in text
     assert all(body.startswith("#!/opt/bin/sh\n") for body in result.script_files.values()), result.script_files
-    default = evaluate(parse_spec(ONE))
+    default = evaluate(parse_spec(rootful))
     assert f"ExecStart={DEFAULT_PODMAN} run " in default.unit_files["huggingface-tgi-a.service"]
     assert f"{DEFAULT_SCRIPTS_DIR}/remove-container.sh" in default.unit_files["huggingface-tgi-a.service"]
     assert all(body.startswith("#!/bin/bash\n") for body in default.script_files.values())

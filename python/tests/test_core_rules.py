@@ -57,8 +57,10 @@ def errors_of(spec: Spec) -> str:
         ({"max_input_tokens": 10, "max_total_tokens": 10}, "maxTotalTokens", "must be greater than"),
         ({"num_shard": 3, "gpus": [0, 1]}, "numShard", "larger than the 2 GPU(s)"),
         ({"num_shard": 2, "gpus": None}, "numShard", "needs GPUs"),
-        ({"user": "tgi-x", "uid": None}, "uid", "user and uid go together"),
+        ({"user": "tgi-x", "rootful": True}, "user", "remove user or rootful"),
+        ({"uid": 2001, "rootful": True}, "uid", "remove uid or rootful"),
         ({"user": "tgi-x", "uid": 2001, "port": 1023}, "port", "is privileged"),
+        ({"port": 1023}, "port", "or set rootful = true"),
     ],
 )
 def test_each_rule_fires_on_its_option(values: dict[str, Any], path: str, words: str) -> None:
@@ -83,13 +85,25 @@ def test_a_unicode_line_break_in_a_name_stays_on_the_findings_line(brk: str) -> 
     ("b", "path", "words"),
     [
         ({"port": 8080}, "port", "two enabled instances use the same port"),
-        ({"port": 8081, "user": "tgi-a", "uid": 2002}, "user", "already runs instance"),
-        ({"port": 8081, "user": "tgi-b", "uid": 2001}, "uid", "is already the uid of instance"),
+        # one user, two uids: set on both, or set on one and derived on the other
+        ({"port": 8081, "user": "tgi-a", "uid": 2002}, "uid", 'user "tgi-a" has uid 2002 here but uid 2001 in instance "a"'),
+        ({"port": 8081, "user": "tgi-a"}, "uid", "(derived from the name \"tgi-a\") here but uid 2001"),
+        # two users, one uid: set on both, or set here and derived for the other
+        ({"port": 8081, "user": "tgi-b", "uid": 2001}, "uid", 'already the uid of user "tgi-a" (instance "a")'),
+        ({"port": 8081, "uid": 2001}, "uid", 'user "huggingface-tgi" would get uid 2001, already the uid of user "tgi-a"'),
     ],
 )
-def test_instances_may_not_share_a_port_user_or_uid(b: dict[str, Any], path: str, words: str) -> None:
+def test_instances_may_not_share_a_port_or_give_a_user_two_uids(b: dict[str, Any], path: str, words: str) -> None:
     message = errors_of(unchecked(a={"user": "tgi-a", "uid": 2001}, b=b))
     assert f"instances.b.{path}: " in message and words in message and "instances.a." not in message, message
+
+
+def test_instances_share_the_default_user_and_a_user_of_their_own() -> None:
+    # Instances that set no user share one (one uid, one image store); two may also name the same user.
+    assert check(unchecked(a={}, b={"port": 8081}, c={"port": 8082, "user": "tgi-c"}, d={"port": 8083, "user": "tgi-c"})) == []
+    # A derived uid that another user holds is found by the same rule (a derived one meets a set one).
+    message = errors_of(unchecked(a={"user": "tgi-a", "uid": 47481}, b={"port": 8081}))
+    assert 'instances.b.uid: user "huggingface-tgi" would get uid 47481 (derived from the name "huggingface-tgi")' in message
 
 
 def test_a_disabled_instance_shares_nothing() -> None:

@@ -70,7 +70,8 @@ def root(tmp_path: Path) -> Path:
 
 
 def instance(**extra: Any) -> dict[str, Any]:
-    return {"model": DEEPSEEK, "port": 8080, "gpus": "all", "environmentFile": ENV_FILE, **extra}
+    # rootful unless a test says otherwise: the user checks have tests of their own (below)
+    return {"model": DEEPSEEK, "port": 8080, "gpus": "all", "environmentFile": ENV_FILE, "rootful": True, **extra}
 
 
 Check = Callable[..., list[Finding]]
@@ -243,7 +244,7 @@ def test_port_of_a_rootless_instance_is_asked_of_its_users_podman(check: Check, 
     as_user = ("runuser", "-u", "tgi-ds", "--", "env", "-C", "/", f"HOME={home}", "XDG_RUNTIME_DIR=/run/user/2001",
                "podman")
     runner = FakeRunner({(*as_user, "port"): CommandResult(0, "80/tcp -> 127.0.0.1:8080\n")})
-    finding = only(check({"ds": instance(user="tgi-ds", uid=2001)}, runner=runner), "port")
+    finding = only(check({"ds": instance(user="tgi-ds", uid=2001, rootful=False)}, runner=runner), "port")
     assert finding.level == "ok" and "our container huggingface-tgi-ds" in finding.message
     assert [*as_user, "port", "huggingface-tgi-ds"] in runner.calls
 
@@ -368,7 +369,7 @@ def test_cli_json_exit_code_and_no_secret(root: Path, tmp_path: Path, monkeypatc
                          ("journalctl",): CommandResult(0, "boom\n")})
     monkeypatch.setattr(doctor, "run_command", runner)
     spec = tmp_path / "spec.toml"
-    spec.write_text(f'[instances.ds]\nmodel = "org/m"\nport = 8080\nenvironmentFile = "{ENV_FILE}"\n')
+    spec.write_text(f'[instances.ds]\nmodel = "org/m"\nport = 8080\nrootful = true\nenvironmentFile = "{ENV_FILE}"\n')
     assert main(["doctor", str(spec), "--root", str(root), "--json"]) == 1
     out, err = capsys.readouterr()
     report = json.loads(out)
@@ -385,7 +386,7 @@ def test_cli_table_on_a_healthy_host_exits_zero(root: Path, tmp_path: Path, monk
     monkeypatch.setattr(doctor, "run_command", FakeRunner())
     monkeypatch.setenv("COLUMNS", "200")
     spec = tmp_path / "spec.toml"
-    spec.write_text(f'[instances.ds]\nmodel = "org/m"\nport = 8080\nenvironmentFile = "{ENV_FILE}"\n')
+    spec.write_text(f'[instances.ds]\nmodel = "org/m"\nport = 8080\nrootful = true\nenvironmentFile = "{ENV_FILE}"\n')
     assert main(["doctor", str(spec), "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "huggingface-tgi-ds.service" in out and "podman 5.4.2" in out
@@ -956,3 +957,56 @@ def test_no_model_row_when_done_or_without_a_model_unit(check: Check) -> None:
     findings = check({"ds": instance(downloadModel=False)}, runner=runner)
     assert [f for f in findings if f.check == "model"] == []
     assert MODEL_UNIT not in [c[2] for c in runner.calls if c[:2] == ["systemctl", "show"]]
+
+
+# ------------------------------------------------------------------------------- rootless users
+SHARED_UID = 47481  # huggingface-tgi's uid, derived from its name (core/users.nix)
+SHARED_HOME = "/var/lib/huggingface-tgi/.rootless/huggingface-tgi"
+AS_SHARED = ("runuser", "-u", "huggingface-tgi", "--", "env", "-C", "/", f"HOME={SHARED_HOME}",
+             f"XDG_RUNTIME_DIR=/run/user/{SHARED_UID}", "podman")
+
+
+def rootless_host(root: Path, uid: int = SHARED_UID, subids: bool = True, linger: bool = True) -> FakeRunner:
+    """What setup-users.sh (or NixOS) leaves for the shared user; a podman that runs rootless as it."""
+    write(root, "/etc/passwd", f"root:x:0:0::/root:/bin/sh\nhuggingface-tgi:x:{uid}:{uid}::{SHARED_HOME}:/usr/sbin/nologin\n")
+    if subids:
+        write(root, "/etc/subuid", "alice:100000:65536\nhuggingface-tgi:165536:65536\n")
+        write(root, "/etc/subgid", "alice:100000:65536\nhuggingface-tgi:165536:65536\n")
+    if linger:
+        write(root, "/var/lib/systemd/linger/huggingface-tgi", "")
+    return FakeRunner({(*AS_SHARED, "info"): CommandResult(0, "true\n")})
+
+
+def test_rootless_user_ready_is_one_ok_row_for_the_instances_that_share_it(check: Check, root: Path) -> None:
+    runner = rootless_host(root)
+    findings = check({"a": instance(rootful=False), "b": instance(rootful=False, port=8081)}, runner=runner)
+    user = only(findings, "user")
+    assert (user.level, user.subject) == ("ok", "a, b"), user
+    assert user.message == f"huggingface-tgi: uid {SHARED_UID}, subordinate ids from 165536 (65536), lingering, podman rootless"
+    assert [*AS_SHARED, "info", "--format", "{{.Host.Security.Rootless}}"] in runner.calls
+    # rootful instances have no user to check
+    assert [f for f in check(runner=runner) if f.check == "user"] == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "words", "fix"),
+    [
+        ({"uid": 1234}, f"has uid 1234, but the units were rendered for uid {SHARED_UID}", "set uid = 1234 on instances a"),
+        ({"subids": False}, "has no subordinate ids in /etc/subuid and /etc/subgid", "setup-users.sh"),
+        ({"linger": False}, "does not linger", "loginctl enable-linger huggingface-tgi"),
+    ],
+)
+def test_rootless_user_problems_fail_with_the_fix(check: Check, root: Path, setup: dict[str, Any], words: str,
+                                                   fix: str) -> None:
+    user = only(check({"a": instance(rootful=False)}, runner=rootless_host(root, **setup)), "user")
+    assert user.level == "fail" and words in user.message and fix in user.fix, user
+
+
+def test_missing_user_and_a_podman_that_cannot_run_as_it_fail(check: Check, root: Path) -> None:
+    user = only(check({"a": instance(rootful=False)}), "user")
+    assert user.level == "fail" and user.message == "user huggingface-tgi does not exist", user
+    assert "nixos-rebuild switch" in user.fix and "setup-users.sh" in user.fix
+    runner = rootless_host(root)
+    runner.answers[(*AS_SHARED, "info")] = CommandResult(125, "", "Error: cannot set up namespace: newuidmap failed\n")
+    user = only(check({"a": instance(rootful=False)}, runner=runner), "user")
+    assert user.level == "fail" and user.message.endswith("newuidmap failed"), user

@@ -93,7 +93,7 @@ def check_result(spec: Spec, result: CoreResult) -> None:
     assert sorted(result.instances) == sorted(enabled)
     for name, inst in enabled.items():
         facts = result.instances[name]
-        assert facts.rootless == (inst.user is not None)
+        assert facts.rootless == (not inst.rootful)
         assert facts.network.open_firewall == inst.open_firewall
         check_instance(result, facts, gpus=inst.gpus not in (None, []), usage_stats=inst.usage_stats)
     # The host's firewall: exactly the ports of the enabled instances that ask.
@@ -121,15 +121,18 @@ def test_every_example_keeps_every_promise(spec_path: Path) -> None:
 # loopback, wildcard and a plain address, ports below 1024, firewall open and closed, secrets set.
 MATRIX = {
     "instances": {
-        "web": {"model": "a/b", "port": 80, "listenAddress": "0.0.0.0", "openFirewall": True, "gpus": "all"},
+        "web": {"model": "a/b", "port": 80, "listenAddress": "0.0.0.0", "openFirewall": True, "gpus": "all",
+                "rootful": True},
         "low": {"model": "a/b", "port": 1023, "listenAddress": "::", "environmentFile": "/run/secrets/t.env",
-                "usageStats": "on"},
-        "edge": {"model": "a/b", "port": 1024, "listenAddress": "192.0.2.7", "gpus": [0, 1], "usageStats": "no-stack"},
+                "usageStats": "on", "rootful": True},
+        "edge": {"model": "a/b", "port": 1024, "listenAddress": "192.0.2.7", "gpus": [0, 1], "usageStats": "no-stack",
+                 "rootful": True},
         "six": {"model": "a/b", "port": 8081, "listenAddress": "::1", "openFirewall": True,
-                "apiKeyFile": "/run/secrets/key"},
+                "apiKeyFile": "/run/secrets/key", "rootful": True},
+        # rootless with a user (and uid) of its own, and the default: the shared user, derived uid
         "rl": {"model": "a/b", "port": 8082, "user": "tgi-rl", "uid": 2001, "gpus": "all",
                "environmentFile": "/run/secrets/t.env", "openFirewall": True},
-        "rl6": {"model": "/srv/models/m", "port": 1025, "user": "tgi-rl6", "uid": 2002, "listenAddress": "::"},
+        "rl6": {"model": "/srv/models/m", "port": 1025, "listenAddress": "::"},
         "off": {"model": "a/b", "port": 9000, "enable": False, "openFirewall": True},
     }
 }
@@ -171,9 +174,10 @@ def test_rootless_units_have_no_capability_at_all(matrix: tuple[Spec, CoreResult
 def test_rootless_port_below_1024_is_refused() -> None:
     # A rootless podman publishes as its user, who cannot bind below 1024: refused, naming the option.
     with pytest.raises(SpecError) as err:
-        checked_spec({"instances": {"x": {"model": "a/b", "port": 1023, "user": "tgi-x", "uid": 2001}}})
-    assert "instances.x.port" in str(err.value) and "1024" in str(err.value)
-    checked_spec({"instances": {"x": {"model": "a/b", "port": 1024, "user": "tgi-x", "uid": 2001}}})
+        checked_spec({"instances": {"x": {"model": "a/b", "port": 1023}}})
+    assert "instances.x.port" in str(err.value) and "1024" in str(err.value) and "rootful = true" in str(err.value)
+    checked_spec({"instances": {"x": {"model": "a/b", "port": 1024}}})
+    checked_spec({"instances": {"x": {"model": "a/b", "port": 1023, "rootful": True}}})
 
 
 def test_firewall_opens_exactly_the_ports_that_ask(matrix: tuple[Spec, CoreResult]) -> None:

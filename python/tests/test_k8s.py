@@ -57,7 +57,7 @@ def instance(extra: str = "", name: str = "a") -> str:
 def test_examples_validate_against_kubernetes_schemas(example: Path, tmp_path: Path) -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")  # dev dependency, ships the schemas
     out = tmp_path / "k8s"
-    # --gpus-per-instance: rootless.toml's gpus = "all" has no count a pod could ask for.
+    # --gpus-per-instance: own-user.toml's gpus = "all" has no count a pod could ask for.
     assert main(["render-k8s", str(example), "-o", str(out), "--namespace", "llm", "--gpus-per-instance", "1"]) == 0
     spec = load_spec(example)
     assert sorted(p.name for p in out.iterdir()) == sorted(f"huggingface-tgi-{n}.yaml" for n in spec.enabled())
@@ -297,8 +297,14 @@ def test_security_context(tmp_path: Path) -> None:
     ctx = container(objects)["securityContext"]
     assert ctx["allowPrivilegeEscalation"] is False
     assert ctx["capabilities"] == {"drop": ["ALL"]}
-    assert pod(objects)["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod(objects)["securityContext"] == {
+        "seccompProfile": {"type": "RuntimeDefault"}, "fsGroup": 0, "fsGroupChangePolicy": "OnRootMismatch"
+    }
     assert pod(objects)["automountServiceAccountToken"] is False
+    # rootless (the default): a user namespace for the pod; a rootful instance runs with the node's users
+    assert pod(objects)["hostUsers"] is False
+    (tmp_path / "rootful").mkdir()
+    assert "hostUsers" not in pod(render(instance("rootful = true"), tmp_path / "rootful")["a"])
     assert objects["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
 
 

@@ -51,6 +51,17 @@ def test_every_check_passes(run: tuple[subprocess.CompletedProcess[str], Path]) 
         assert "expect-assertion:" in config.read_text()
 
 
+def test_a_derived_uid_held_by_another_user_names_the_uid_option(
+    run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    # NixOS's "UIDs and GIDs must be unique!" names no option; the module's own assertion does.
+    section = run[0].stdout.split("=== invalid-uid-taken (", 1)[1].split("\n=== ", 1)[0]
+    assert (
+        "assertion: services.huggingface-tgi.instances.a.uid: user huggingface-tgi gets uid 47481, which is "
+        "already the uid of users.users.alice; set uid to a free one" in section
+    ), section
+
+
 def test_firewall_opens_exactly_the_ports_that_ask(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     assert evaluated(run, "firewall")["firewallTCP"] == [8080]
     assert evaluated(run, "privileged-port")["firewallTCP"] == []
@@ -69,7 +80,9 @@ def test_boot_kernel_modules_are_what_render_units_writes(run: tuple[subprocess.
 
 def test_rootless_users_get_ids_subids_and_lingering(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     users = evaluated(run, "rootless-two")["users"]
-    for name, uid in (("tgi-a", 2001), ("tgi-b", 2002)):
+    # a and b share the default user (uid derived from its name); c has its own, with a set uid
+    assert {"huggingface-tgi", "tgi-c"} <= set(users) and "tgi-a" not in users
+    for name, uid in (("huggingface-tgi", 47481), ("tgi-c", 2002)):
         user = users[name]
         assert (user["uid"], user["isSystemUser"], user["linger"], user["autoSubUidGidRange"]) == (uid, True, True, True)
         assert user["home"] == f"/var/lib/huggingface-tgi/.rootless/{name}"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 
 from tgi_nix.errors import SpecError
-from tgi_nix.nix.bridge import check
+from tgi_nix.nix.bridge import check, evaluate
 from tgi_nix.spec.loader import (
     INSTANCE_KEYS,
     SPEC_KEYS,
@@ -123,12 +123,13 @@ def test_valid_instances(overrides: dict[str, Any], expected: None) -> None:
         ({"extraArgs": ["a\nb"]}, ["instances.main.extraArgs", "newlines"]),
         ({"pull": "sometimes"}, ["instances.main.pull"]),
         ({"maxConcurrentRequests": 0}, ["instances.main.maxConcurrentRequests"]),
-        ({"user": "tgi"}, ["instances.main", "user and uid go together"]),
-        ({"uid": 2001}, ["instances.main", "user and uid go together"]),
+        ({"user": "tgi", "rootful": True}, ["instances.main.user", "remove user or rootful"]),
+        ({"uid": 2001, "rootful": True}, ["instances.main.uid", "remove uid or rootful"]),
         ({"user": "root", "uid": 2001}, ["instances.main.user", "not root"]),
         ({"user": "Bad User", "uid": 2001}, ["instances.main.user", "lowercase"]),
         ({"user": "tgi", "uid": 0}, ["instances.main.uid", "greater than or equal to 1"]),
         ({"user": "tgi", "uid": 2001, "port": 80}, ["port 80 is privileged", "1024 or more"]),
+        ({"port": 80}, ["port 80 is privileged", 'as user "huggingface-tgi"', "or set rootful = true"]),
     ],
 )
 def test_invalid_instances(overrides: dict[str, Any], fragments: list[str]) -> None:
@@ -163,11 +164,11 @@ def test_shared_port_names_both_instances() -> None:
 @pytest.mark.parametrize(
     ("two", "words"),
     [
-        ({"user": "tgi", "uid": 2002}, ["instances.two.user:", '"one"', 'user "tgi"', "its own user"]),
-        ({"user": "tgi-b", "uid": 2001}, ["instances.two.uid:", '"one"', "uid 2001", "its own uid"]),
+        ({"user": "tgi", "uid": 2002}, ["instances.two.uid:", '"one"', 'user "tgi"', "uid 2002 here but uid 2001"]),
+        ({"user": "tgi-b", "uid": 2001}, ["instances.two.uid:", '"one"', "uid 2001", "set uid to a free one"]),
     ],
 )
-def test_rootless_instances_need_their_own_user_and_uid(two: dict[str, Any], words: list[str]) -> None:
+def test_a_rootless_user_has_one_uid_and_a_uid_one_user(two: dict[str, Any], words: list[str]) -> None:
     one_ = {**BASE, "user": "tgi", "uid": 2001}
     message = error_of({"instances": {"one": one_, "two": {**BASE, "port": 8081, **two}}})
     for word in words:
@@ -176,9 +177,12 @@ def test_rootless_instances_need_their_own_user_and_uid(two: dict[str, Any], wor
 
 def test_rootless_and_rootful_instances_mix() -> None:
     spec = parse_spec(
-        {"instances": {"one": {**BASE, "user": "tgi", "uid": 2001}, "two": {**BASE, "port": 8081}}}
+        {"instances": {"one": {**BASE, "user": "tgi", "uid": 2001}, "two": {**BASE, "port": 8081, "rootful": True},
+                       "three": {**BASE, "port": 8082}}}
     )
-    assert spec.instances["one"].user == "tgi" and spec.instances["two"].user is None
+    core = evaluate(spec)
+    assert [core.instances[n].rootless for n in ("one", "two", "three")] == [True, False, True]
+    assert sorted(core.users) == ["huggingface-tgi", "tgi"] and core.users["tgi"].uid == 2001
 
 
 def test_disabled_instance_may_share_a_port() -> None:
@@ -352,7 +356,8 @@ def test_option_declarations_from_the_schema() -> None:
     assert (docs["extraArgs"].nix_type, docs["extraArgs"].default) == ("types.listOf types.str", "[ ]")
     assert (docs["environment"].nix_type, docs["environment"].default) == ("types.attrsOf types.str", "{ }")
     assert docs["uid"].nix_type == "types.nullOr (types.ints.between 1 2147483646)"
-    assert not docs["uid"].required and docs["uid"].description.startswith("The fixed numeric uid")
+    assert not docs["uid"].required and docs["uid"].description.startswith("The numeric uid")
+    assert docs["rootful"].nix_type == "types.bool" and docs["rootful"].default == "false"
     assert all(doc.description for doc in docs.values())
     assert [name for name, doc in docs.items() if doc.default_text is not None] == [
         name for name, field in ((option_name(n), f) for n, f in Instance.model_fields.items())

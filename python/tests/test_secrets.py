@@ -29,8 +29,10 @@ def test_token_appears_in_no_rendered_file(tmp_path: Path) -> None:
         text = path.read_text()
         assert TOKEN not in text and TOKEN[-8:] not in text, f"token leaked into {path}"
     unit = (out / "units" / "systemd" / "huggingface-tgi-gated.service").read_text()
-    # The secret is passed by reference only: podman reads the file at start.
-    assert f"--env-file={env_file}" in unit
+    # The secret is passed by reference only: at each start root copies the file, user-only, into the
+    # unit's runtime directory, where the rootless podman reads it.
+    assert "--env-file=/run/huggingface-tgi-gated/environment" in unit
+    assert f"copy-env-file.sh {env_file} /run/huggingface-tgi-gated/environment huggingface-tgi" in unit
     assert "EnvironmentFile=" not in unit and "HF_TOKEN" not in unit
     # The module references the path as a string, so Nix never copies the file into the store.
     assert f'environmentFile = "{env_file}";' in (out / "module.nix").read_text()

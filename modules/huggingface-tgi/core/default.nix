@@ -10,6 +10,7 @@
 #   hardening.nix   sandbox per unit kind     podman.nix      health check, tagged argv, image fetch
 #   units.nix       one instance -> facts and units   restart.nix   restart/retry per target systemd
 #   rules.nix       option value rules        guarantees.nix  checks on the final argv and unit text
+#   users.nix       who runs podman (rootless default, shared user, derived uid)
 #
 # Input instances are complete option sets (every option present, `null` where unset), exactly
 # what the NixOS module's submodule yields and what the Python schema dumps.
@@ -53,7 +54,7 @@ let
 in
 {
   inherit (systemd) escapeExecArg execLine parseTimespan;
-  inherit (hardening) kernelModules;
+  inherit (hardening) kernelModulesFor;
   inherit (units) unitPrefix stateRoot;
   inherit scriptBodies;
 
@@ -94,6 +95,15 @@ in
       all = map (name: facts.${name}) (sort builtins.lessThan (attrNames facts));
       allUnits = foldl' (acc: f: acc // f.units) { } all;
       sorted = sort builtins.lessThan (attrNames instances);
+      podmanUsers = listToAttrs (
+        concatMap (
+          f:
+          optional (f.podmanUser != null) {
+            inherit (f.podmanUser) name;
+            value = f.podmanUser;
+          }
+        ) all
+      );
     in
     {
       # Validation findings ({ path, message }): the size bounds; else the option values' rules, the
@@ -140,7 +150,14 @@ in
       units = allUnits;
       # Modules to load at boot (NixOS: boot.kernelModules; render-units: modules-load.d), for
       # hosts that lock module loading after boot (hardening.nix); none when no instance runs.
-      kernelModules = if all != [ ] then hardening.kernelModules else [ ];
+      kernelModules =
+        if all != [ ] then
+          hardening.kernelModulesFor {
+            rootful = builtins.any (f: !f.rootless) all;
+            rootless = builtins.any (f: f.rootless) all;
+          }
+        else
+          [ ];
       unitFiles = mapAttrs' (name: unit: {
         name = "${name}.service";
         value = systemd.toUnitFile unit;
@@ -150,16 +167,23 @@ in
       needsNvidia = builtins.any (f: f.devices.nvidia) all;
       needsCdi = builtins.any (f: f.devices.cdiDevices != [ ]) all;
       # user name -> podmanUser (name, uid, home, runtimeDir, manager) for rootless instances
-      # (rules.nix: one uid per user).
-      users = listToAttrs (
-        concatMap (
-          f:
-          optional (f.podmanUser != null) {
-            inherit (f.podmanUser) name;
-            value = f.podmanUser;
-          }
-        ) all
-      );
+      # (rules.nix: one uid per user; instances without a user of their own share one).
+      users = podmanUsers;
+      # render-units' setup-users.sh for hosts without NixOS (there, users.users does it): creates
+      # the rootless users with their uids, subordinate ids and lingering (../scripts/setup-users.sh);
+      # null when no instance runs rootless.
+      setupUsersScript =
+        if podmanUsers == { } then
+          null
+        else
+          "#!${shell}\n${head (match "#![^\n]*\n(.*[^\n])\n*" (readFile ../scripts/setup-users.sh))}\n\nsetup_users ${
+            builtins.concatStringsSep " " (
+              # names and homes are [a-z0-9_/.-] (rules.nix' user name rule): no shell quoting needed
+              map (u: "${u.name} ${toString u.uid} ${u.home}") (
+                builtins.attrValues podmanUsers
+              )
+            )
+          }\n";
       # Script files for hosts without NixOS: <name>.sh -> text, as `pkgs.writeShellScript`
       # would write it with `shell` as its interpreter.
       scriptFiles = listToAttrs (

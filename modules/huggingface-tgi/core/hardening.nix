@@ -16,8 +16,14 @@ rec {
   # 6.12, podman 5.4, netavark 1.14), dependencies (llc, stp, nf_nat, nf_conntrack, nf_defrag_*,
   # libcrc32c, nft_fib_ipv4/6, x_tables) left to modprobe; br_netfilter and xt_multiport were never
   # loaded.
-  kernelModules = [
-    "overlay"
+  # { rootful, rootless }: whether any instance runs that way.
+  kernelModulesFor =
+    { rootful, rootless }:
+    [ "overlay" ] ++ (if rootful then rootfulKernelModules else [ ]) ++ (if rootless then rootlessKernelModules else [ ]);
+  # Rootless podman networks with pasta, which opens /dev/net/tun (no bridge, no netfilter); its
+  # storage is overlay too (native in a user namespace since kernel 5.13).
+  rootlessKernelModules = [ "tun" ];
+  rootfulKernelModules = [
     "bridge"
     "veth"
     # netavark's nftables driver (Debian's default; NixOS with networking.nftables.enable)

@@ -28,6 +28,7 @@ let
     optionals
     ;
   network = import ./network.nix;
+  users = import ./users.nix;
   image = import ./image.nix;
   systemd = import ./systemd.nix;
 
@@ -150,7 +151,8 @@ rec {
     let
       gpuList = if isList inst.gpus then inst.gpus else [ ];
       timespan = systemd.parseTimespan inst.startTimeout;
-      rootless = inst.user != null;
+      podmanUser = users.userOf inst;
+      rootless = podmanUser != null;
     in
     optional (match instanceNameRe name == null) {
       path = "instances.${segment name}";
@@ -240,9 +242,12 @@ rec {
           } inst.cacheDir
       ))
       (rule "user" (
-        when (
-          inst.user != null && (match userNameRe inst.user == null || inst.user == "root")
-        ) "user ${show inst.user} is not a usable system user name: use 1-32 lowercase letters, digits, '_' and '-', starting with a letter or '_', and not root (null means rootful podman)"
+        if inst.rootful && inst.user != null then
+          "user ${show inst.user} runs rootless podman, but rootful = true runs it as root; remove user or rootful"
+        else
+          when (
+            inst.user != null && (match userNameRe inst.user == null || inst.user == "root")
+          ) "user ${show inst.user} is not a usable system user name: use 1-32 lowercase letters, digits, '_' and '-', starting with a letter or '_', and not root (null means the shared user ${show users.defaultUser})"
       ))
       (rule "environment" (
         let
@@ -283,13 +288,13 @@ rec {
       ))
       (rule "uid" (
         when (
-          (inst.user == null) != (inst.uid == null)
-        ) "user and uid go together (rootless podman needs the user's fixed uid); set both or neither"
+          inst.rootful && inst.uid != null
+        ) "uid ${toString inst.uid} is the rootless user's uid, but rootful = true runs podman as root; remove uid or rootful"
       ))
       (rule "port" (
         when (
           rootless && inst.port < 1024
-        ) "port ${toString inst.port} is privileged, but a rootless instance (user ${show inst.user}) publishes its port as that user; use a port of 1024 or more, or run rootful (remove user and uid)"
+        ) "port ${toString inst.port} is privileged, but this instance runs rootless (as user ${show podmanUser}) and publishes its port as that user; use a port of 1024 or more, or set rootful = true"
       ))
     ];
 
@@ -313,16 +318,46 @@ rec {
             message = describe v (builtins.head earlier);
           }
         ) (builtins.genList (i: i) (length enabledNames));
+      # Rootless users across enabled instances: one uid per user, one user per uid (users.nix
+      # derives a uid from the name; two names can still meet, and a set uid can meet either).
+      userClashes =
+        let
+          rootlessNames = filter (n: users.userOf instances.${n} != null) enabledNames;
+          userOf = n: users.userOf instances.${n};
+          uidOf = n: users.uidOf instances.${n};
+          uidText =
+            n:
+            if users.uidDerived instances.${n} then
+              "uid ${toString (uidOf n)} (derived from the name ${show (userOf n)})"
+            else
+              "uid ${toString (uidOf n)}";
+          check =
+            i:
+            let
+              n = builtins.elemAt rootlessNames i;
+              earlier = builtins.genList (j: builtins.elemAt rootlessNames j) i;
+              sameUserOtherUid = filter (m: userOf m == userOf n && uidOf m != uidOf n) earlier;
+              otherUserSameUid = filter (m: userOf m != userOf n && uidOf m == uidOf n) earlier;
+            in
+            if sameUserOtherUid != [ ] then
+              [
+                {
+                  path = instancePath n "uid";
+                  message = "user ${show (userOf n)} has ${uidText n} here but ${uidText (builtins.head sameUserOtherUid)} in instance ${show (builtins.head sameUserOtherUid)}; give the user one uid (set the same uid on both, or none)";
+                }
+              ]
+            else
+              optional (otherUserSameUid != [ ]) {
+                path = instancePath n "uid";
+                message = "user ${show (userOf n)} would get ${uidText n}, already the uid of user ${show (userOf (builtins.head otherUserSameUid))} (instance ${show (builtins.head otherUserSameUid)}); set uid to a free one";
+              };
+        in
+        concatMap check (builtins.genList (i: i) (length rootlessNames));
     in
     clashes "port" (i: i.port) (
       v: other: "two enabled instances use the same port (${toString v}, also used by instance ${show other}); give each instance its own port"
     )
-    ++ clashes "user" (i: i.user) (
-      v: other: "user ${show v} already runs instance ${show other} rootless; give each rootless instance its own user (and uid)"
-    )
-    ++ clashes "uid" (i: i.uid) (
-      v: other: "uid ${toString v} is already the uid of instance ${show other}'s user; give each rootless instance's user its own uid"
-    );
+    ++ userClashes;
 
   # Accepted but questionable settings: { path, message } like findings, shown as warnings.
   warnings =

@@ -12,6 +12,7 @@ let
   network = import ./network.nix;
   image = import ./image.nix;
   hardening = import ./hardening.nix;
+  users = import ./users.nix;
   podmanArgv = import ./podman.nix;
   inherit (podmanArgv) health;
   inherit (systemd) execLine;
@@ -84,22 +85,24 @@ in
       stopTimeoutSec = 90;
       shmSizeBytes = podmanArgv.sizeBytes inst.shmSize;
 
-      # Rootless: podman runs as `user`, with its storage in `home` and its runtime state (and the
-      # systemd user manager that runs the health-check timers) under /run/user/<uid>.
-      rootless = inst.user != null;
-      uid = toString inst.uid;
+      # Rootless (users.nix: unless rootful): podman runs as the user, with its storage in `home`
+      # and its runtime state (and the systemd user manager that runs the health-check timers)
+      # under /run/user/<uid>.
+      userName = users.userOf inst;
+      rootless = userName != null;
+      uid = toString (users.uidOf inst);
       podmanUser =
         if rootless then
           {
-            name = inst.user;
-            inherit (inst) uid;
-            home = "${stateRoot}/.rootless/${inst.user}";
+            name = userName;
+            uid = users.uidOf inst;
+            home = "${stateRoot}/.rootless/${userName}";
             runtimeDir = "/run/user/${uid}";
             manager = "user@${uid}.service";
           }
         else
           null;
-      owner = if rootless then inst.user else "root";
+      owner = if rootless then userName else "root";
 
       # Secret files: root-only on the host. A rootful podman reads the environment file itself; a
       # rootless one reads a user-only copy that root puts in the unit's runtime directory at each
@@ -181,7 +184,7 @@ in
             hardening.rootless {
               inherit gpu cacheDir;
               inherit (podmanUser) home runtimeDir;
-              user = inst.user;
+              user = userName;
             }
           else
             hardening.rootful {
@@ -206,7 +209,7 @@ in
             (script "copy-env-file")
             inst.environmentFile
             dest
-            inst.user
+            userName
           ]
         }";
 

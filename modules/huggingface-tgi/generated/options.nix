@@ -215,16 +215,22 @@ in
     example = true;
     description = "Escape hatch: let `extraPodmanArgs` carry flags that weaken the container's hardening or bypass the network design (`--privileged`, `--network=host`, `--cap-add`, ...). Secrets and flags the units manage stay refused. Only for a deliberate, reviewed exception.";
   };
+  rootful = mkOption {
+    type = types.bool;
+    default = false;
+    example = true;
+    description = "Run this instance's podman as **root** instead of rootless. Rootless is the default: podman runs as an unprivileged system user and the units score about 2.7 in `systemd-analyze security`; rootful units score about 5.1 (docs/hardening.md). Choose rootful only for what rootless cannot do: a port below 1024, a host without user namespaces or subordinate ids, or a container whose root must be the host's root. `user` and `uid` do not apply to a rootful instance.";
+  };
   user = mkOption {
     type = types.nullOr types.str;
     default = null;
     example = "tgi-chat";
-    description = "Run this instance's podman **rootless** as this system user, which the module creates with its own group, a subordinate uid/gid range and lingering (its systemd user manager runs podman's health checks). Container storage then lives in `/var/lib/huggingface-tgi/.rootless/<user>`; the root-only environment file reaches podman as a user-only copy in the unit's runtime directory. One user per rootless instance; the port must be >= 1024. `null`: rootful podman (the default). Requires `uid`. See docs/hardening.md for both exposure scores.";
+    description = "The system user that runs this instance's rootless podman. `null`: `huggingface-tgi`, shared by every rootless instance that sets no user, so instances of the same image keep one copy of it. Set a name to give an instance its own user: its containers, cache and token copy are then out of reach of the other instances' user, at the cost of its own copy of the image. The module creates each user with its own group, a subordinate uid/gid range and lingering (its systemd user manager runs podman's health checks); storage lives in `/var/lib/huggingface-tgi/.rootless/<user>`. The port must be >= 1024.";
   };
   uid = mkOption {
     type = types.nullOr (types.ints.between 1 2147483646);
     default = null;
     example = 2001;
-    description = "The fixed numeric uid (and gid) of `user`: the unit names `user@<uid>.service` and `/run/user/<uid>`. Required with `user`; unique per rootless instance.";
+    description = "The numeric uid (and gid) of the rootless `user`: the units name `user@<uid>.service` and `/run/user/<uid>`. `null`: derived from the user name, the same on every host (40000 + the first 28 bits of the name's SHA-256, modulo 20000); evaluation fails, naming this option, when two users get the same uid or one user two uids. Set it when the derived uid is taken on the host.";
   };
 }

@@ -217,7 +217,16 @@ def deployment(
             "automountServiceAccountToken": False,
             # Service links would inject <SVC>_PORT variables into TGI's environment.
             "enableServiceLinks": False,
-            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            # fsGroup 0: the cache claim is group-writable for TGI's root (uid 0, gid 0) whoever
+            # created the volume; only its top directory is checked when ownership already matches.
+            "securityContext": {
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "fsGroup": 0,
+                "fsGroupChangePolicy": "OnRootMismatch",
+            },
+            # The pod's counterpart of rootless podman (the default): the container's root is an
+            # unprivileged uid on the node (Kubernetes user namespaces, on by default since 1.33).
+            **({"hostUsers": False} if facts.rootless else {}),
             "terminationGracePeriodSeconds": facts.container.stop_timeout_sec,
             # The model unit's download, before the server (downloadModel).
             **({"initContainers": [download_container(inst, facts, options)]} if facts.model.downloaded else {}),

@@ -161,8 +161,9 @@ def approximations(name: str, inst: Instance, facts: InstanceFacts) -> list[str]
         )
     if inst.user is not None:
         notes.append(
-            f"instances.{name}.user: rootless podman has no pod counterpart; the pod runs TGI as its image's root "
-            "user without capabilities (TGI fails as another user, TGI #3082)"
+            f"instances.{name}.user: a pod has no host user of its own; it runs with a user namespace "
+            "(hostUsers: false) like every rootless instance, TGI as the namespace's root (TGI fails as "
+            "another user, TGI #3082)"
         )
     if inst.cache_dir is not None:
         notes.append(f"instances.{name}.cacheDir: a host path; the pod caches in its PersistentVolumeClaim")

@@ -183,6 +183,7 @@ class CoreResult(_Facts):
     needs_cdi: bool
     users: dict[str, PodmanUser]
     script_files: dict[str, str]
+    setup_users_script: str | None
 
 
 class Check(_Facts):

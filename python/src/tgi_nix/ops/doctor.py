@@ -10,6 +10,7 @@ import errno
 import ipaddress
 import json
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -26,7 +27,7 @@ from rich.text import Text
 
 from ..nix.bridge import user_podman_argv
 from ..nix.facts import Finding as CoreFinding
-from ..nix.facts import InstanceFacts
+from ..nix.facts import InstanceFacts, PodmanUser
 from ..spec.models import known_model_size_gb
 from ..spec.schema import Instance, Spec
 from .keyfile import BadKeyFile, read_api_key
@@ -320,6 +321,62 @@ def podman_argv(facts: InstanceFacts) -> list[str]:
     return user_podman_argv(user) if user else ["podman"]
 
 
+def _id_file(host: Host, path: str) -> dict[str, list[str]]:
+    """name -> fields after the name, of a colon-separated file (/etc/passwd, /etc/subuid, ...)."""
+    file = host.path(path)
+    rows: dict[str, list[str]] = {}
+    for line in (file.read_text(errors="replace").splitlines() if file.is_file() else []):
+        name, _, rest = line.partition(":")
+        rows.setdefault(name, rest.split(":"))
+    return rows
+
+
+def check_users(host: Host, core_instances: Mapping[str, InstanceFacts]) -> list[Finding]:
+    """Each rootless user the units run as: the uid they were rendered for, subordinate ids, lingering
+    (its user manager runs from boot) and a podman that runs rootless as it."""
+    users: dict[str, tuple[PodmanUser, list[str]]] = {}
+    for name, facts in sorted(core_instances.items()):
+        if facts.podman_user is not None:
+            users.setdefault(facts.podman_user.name, (facts.podman_user, []))[1].append(name)
+    passwd, subuid, subgid = (_id_file(host, p) for p in ("/etc/passwd", "/etc/subuid", "/etc/subgid"))
+    fix_setup = ("on NixOS: nixos-rebuild switch (the module creates it); elsewhere: run render-units' "
+                 "setup-users.sh as root")
+    found = []
+    for user_name, (user, instances) in users.items():
+        subject = ", ".join(instances)
+        row = passwd.get(user_name)
+        have_uid = row[1] if row and len(row) > 1 else None
+        if have_uid is None:
+            found.append(Finding("fail", "user", subject, f"user {user_name} does not exist", fix_setup))
+            continue
+        if have_uid != str(user.uid):
+            found.append(Finding("fail", "user", subject, f"user {user_name} has uid {have_uid}, but the units "
+                                 f"were rendered for uid {user.uid} (user@{user.uid}.service, /run/user/{user.uid})",
+                                 f"set uid = {have_uid} on instances {subject} and deploy again"))
+            continue
+        missing = [f for f, table in (("/etc/subuid", subuid), ("/etc/subgid", subgid)) if user_name not in table]
+        if missing:
+            found.append(Finding("fail", "user", subject, f"user {user_name} has no subordinate ids in "
+                                 f"{' and '.join(missing)}: rootless podman cannot make its user namespace",
+                                 fix_setup))
+            continue
+        if not host.path(f"/var/lib/systemd/linger/{user_name}").exists():
+            found.append(Finding("fail", "user", subject, f"user {user_name} does not linger: its systemd "
+                                 "manager (podman's health checks) does not run from boot",
+                                 f"loginctl enable-linger {user_name}"))
+            continue
+        info = host.run([*user_podman_argv(user), "info", "--format", "{{.Host.Security.Rootless}}"])
+        if info.returncode != 0 or info.stdout.strip() != "true":
+            reason = (info.stderr.strip().splitlines() or ["no output"])[-1]
+            found.append(Finding("fail", "user", subject, f"podman does not run rootless as {user_name}: {reason}",
+                                 f"run `{shlex.join(user_podman_argv(user))} info` as root to see why"))
+            continue
+        ids = subuid[user_name]
+        found.append(Finding("ok", "user", subject, f"{user_name}: uid {user.uid}, subordinate ids from {ids[0]} "
+                             f"({ids[1] if len(ids) > 1 else '?'}), lingering, podman rootless"))
+    return found
+
+
 def check_port(host: Host, name: str, facts: InstanceFacts, sockets: list[Listener]) -> Finding:
     port = facts.network.port
     wanted = ipaddress.ip_address(facts.network.listen_address)
@@ -532,7 +589,8 @@ def run_checks(
     for name in enabled:
         for device in core_instances[name].devices.cdi_devices:
             wanted.setdefault(device, []).append(name)
-    findings = [podman, *check_cdi(host, wanted, podman_version), *check_tokens(host, enabled)]
+    findings = [podman, *check_users(host, {n: core_instances[n] for n in enabled}),
+                *check_cdi(host, wanted, podman_version), *check_tokens(host, enabled)]
     findings += check_disks(host, {name: (inst, core_instances[name].paths.cache_dir) for name, inst in enabled.items()})
     sockets = listeners(host)
     units: list[Finding] = []

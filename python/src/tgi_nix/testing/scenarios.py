@@ -4,15 +4,18 @@ A scenario is a spec (TOML, plus an optional `[scenario]` table for the drivers)
 script. `nixos-tests/default.nix` runs the same pair under NixOS's test driver; here the units come
 from `render-units` (the same Nix core), the mock TGI image answers to each instance's image name,
 and the script sees the same globals: `machine`, `subtest`, `spec` (instance name -> options as
-deployed), `TOKEN` (the test token written to every `environmentFile`) and `API_KEY` (written to every
-`apiKeyFile`). The machine also has the `tgi-nix` CLI and the deployed spec at `/etc/tgi-nix/spec.toml`.
+deployed), `TOKEN` (the test token written to every `environmentFile`), `API_KEY` (written to every
+`apiKeyFile`) and `podman_of(name)` (the shell words of that instance's podman: root's, or its
+rootless user's; nixos-tests/default.nix defines the same from the module's facts). The machine also has the `tgi-nix` CLI and the deployed spec at `/etc/tgi-nix/spec.toml`.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import tempfile
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,8 @@ from typing import Any
 from ..errors import SpecError
 from ..fsutil import write_tree_atomic
 from ..generate.render import render_unit_tree
-from ..nix.bridge import checkout_root, evaluate
+from ..nix.bridge import checkout_root, evaluate, user_podman_argv
+from ..nix.facts import CoreResult
 from ..spec.loader import parse_spec, spec_toml
 from ..spec.schema import DEFAULT_IMAGE, Spec
 
@@ -72,11 +76,11 @@ def load_scenario(name: str) -> Scenario:
     return Scenario(name, parse_spec(data, str(toml_path)), toml_path.with_suffix(".py"), options)
 
 
-def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
-    """Install the scenario's units into a booted machine and start them as boot would."""
+def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
+    """Install the scenario's units into a booted machine and start them as boot would; return
+    the core's evaluation of the scenario."""
     from .vm import (
         apply_firewall,
-        create_rootless_users,
         install_cli,
         install_units,
         lock_module_loading_at_boot,
@@ -88,8 +92,7 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
     core = evaluate(scenario.spec, podman=VM_PODMAN, shell="/bin/bash")
     render_dir = workdir / "units"
     write_tree_atomic(render_dir, render_unit_tree(core))
-    # Users first: the tmpfiles rules chown the rootless instances' directories to them.
-    create_rootless_users(machine, core.users)
+    # As the README: setup-users.sh (the rootless users), then units, tmpfiles, modules.
     install_units(machine, render_dir)
     # Like the NixOS tests: the CLI on the machine, the deployed spec at SPEC_PATH.
     install_cli(machine, checkout_root())
@@ -99,9 +102,14 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
 
     for image in sorted({inst.image for inst in scenario.spec.enabled().values()} | {DEFAULT_IMAGE}):
         tag_mock_image(machine, image)
-    for facts in core.instances.values():
-        if facts.podman_user is not None:
-            tag_mock_image_as(machine, facts.podman_user, [facts.image.reference])
+    # Once per rootless user (instances without a user of their own share one storage).
+    for user_name, user in sorted(core.users.items()):
+        refs = sorted({
+            f.image.reference
+            for f in core.instances.values()
+            if f.podman_user is not None and f.podman_user.name == user_name
+        })  # fmt: skip
+        tag_mock_image_as(machine, user, refs)
 
     token_file = workdir / "token.env"
     token_file.write_text(f"HF_TOKEN={fx['token']}\n")
@@ -144,6 +152,18 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> None:
     if units:
         machine.succeed("systemctl enable " + " ".join(units))
         machine.succeed("systemctl start --no-block " + " ".join(units))
+    return core
+
+
+def podman_of(core: CoreResult) -> Callable[[str], str]:
+    """`podman_of(instance)`: the shell words that run that instance's podman (root's, or its
+    rootless user's), for scenario scripts."""
+
+    def command(name: str) -> str:
+        user = core.instances[name].podman_user
+        return "podman" if user is None else shlex.join(user_podman_argv(user))
+
+    return command
 
 
 def run_scenario(machine: Any, name: str) -> None:
@@ -154,8 +174,13 @@ def run_scenario(machine: Any, name: str) -> None:
     if not machine.is_up():
         machine.start()
     with tempfile.TemporaryDirectory(prefix=f"tgi-scenario-{name}-") as tmp:
-        deploy(machine, scenario, Path(tmp))
+        core = deploy(machine, scenario, Path(tmp))
     env = script_globals([machine])
-    env.update(spec=scenario.deployed_instances(), TOKEN=fixtures()["token"], API_KEY=fixtures()["apiKey"])
+    env.update(
+        spec=scenario.deployed_instances(),
+        TOKEN=fixtures()["token"],
+        API_KEY=fixtures()["apiKey"],
+        podman_of=podman_of(core),
+    )
     source = scenario.script.read_text()
     exec(compile(source, str(scenario.script), "exec"), env)

@@ -22,7 +22,6 @@ from .machine import Machine
 from .mockimage import IMAGE_REF as MOCK_IMAGE_REF
 from .provision import (
     apply_firewall,
-    create_rootless_users,
     install_cli,
     install_units,
     lock_module_loading_at_boot,
@@ -42,7 +41,6 @@ __all__ = [
     "VmError",
     "VmImage",
     "apply_firewall",
-    "create_rootless_users",
     "ensure_host_tools",
     "ensure_image",
     "image_key",

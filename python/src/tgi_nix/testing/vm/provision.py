@@ -5,10 +5,10 @@ from __future__ import annotations
 import shlex
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from ...generate.render import SCRIPTS_SUBDIR
+from ...generate.render import SCRIPTS_SUBDIR, SETUP_USERS_NAME
 from ...nix.bridge import DEFAULT_SCRIPTS_DIR, user_podman_argv
 from ...nix.facts import PodmanUser
 from .machine import Machine
@@ -18,7 +18,9 @@ from .mockimage import IMAGE_REF
 def install_units(machine: Machine, render_dir: str | Path, scripts_dir: str = DEFAULT_SCRIPTS_DIR) -> list[str]:
     """Copy `tgi-nix render-units` output into the machine as the README tells a user to.
 
-    `DIR/systemd/*` goes to /etc/systemd/system/, `DIR/tmpfiles.d/*.conf` to /etc/tmpfiles.d/,
+    `DIR/setup-users.sh` runs first (the rootless users, their subordinate ids and lingering; the
+    tmpfiles rules chown to those users), `DIR/systemd/*` goes to /etc/systemd/system/,
+    `DIR/tmpfiles.d/*.conf` to /etc/tmpfiles.d/,
     `DIR/modules-load.d/*.conf` to /etc/modules-load.d/ (loaded now and at every boot: the image
     preloads no module of its own), `DIR/scripts/*` to `scripts_dir` (mode 0755, where render-units'
     --scripts-dir said). Returns the unit file names installed.
@@ -28,6 +30,10 @@ def install_units(machine: Machine, render_dir: str | Path, scripts_dir: str = D
     tmpfiles = sorted((root / "tmpfiles.d").glob("*.conf"))
     modules_load = sorted((root / "modules-load.d").glob("*.conf"))
     scripts = sorted((root / SCRIPTS_SUBDIR).glob("*"))
+    setup_users = root / SETUP_USERS_NAME
+    if setup_users.is_file():
+        machine.copy_from_host(setup_users, f"/root/{SETUP_USERS_NAME}")
+        machine.succeed(f"chmod 0755 /root/{SETUP_USERS_NAME} && /root/{SETUP_USERS_NAME}")
     if scripts:
         machine.succeed(f"install -d -m 0755 {shlex.quote(scripts_dir)}")
     for script in scripts:
@@ -115,38 +121,18 @@ def tag_mock_image(machine: Machine, image_ref: str) -> None:
     machine.succeed(f"podman tag {IMAGE_REF} {shlex.quote(image_ref)}")
 
 
-# Subordinate ids for rootless users: 65536 per user from here on (NixOS's autoSubUidGidRange
-# allocates the same size from 100000; any free range works).
-SUBID_BASE = 200000
-SUBID_COUNT = 65536
-
-
-def create_rootless_users(machine: Machine, users: Mapping[str, PodmanUser]) -> None:
-    """Create the core's rootless users as NixOS's module does: system user and group with the fixed
-    uid, a subordinate uid/gid range and lingering (the user manager must run before the units)."""
-    for index, name in enumerate(sorted(users)):
-        uid = users[name].uid
-        home = shlex.quote(users[name].home)
-        first = SUBID_BASE + index * SUBID_COUNT
-        subids = f"{first}-{first + SUBID_COUNT - 1}"
-        machine.succeed(
-            f"groupadd --system --gid {uid} {name}",
-            f"useradd --system --uid {uid} --gid {uid} --home-dir {home} --no-create-home "
-            f"--shell /usr/sbin/nologin {name}",
-            f"usermod --add-subuids {subids} --add-subgids {subids} {name}",
-            f"loginctl enable-linger {name}",
-        )
-        machine.wait_for_unit(f"user@{uid}.service", timeout=300)
-
-
 def tag_mock_image_as(machine: Machine, user: PodmanUser, refs: list[str]) -> None:
-    """Copy the mock image into a rootless user's storage (root's `podman save` | the user's `podman load`)."""
+    """Import the mock image into a rootless user's storage from the image's tarball (as root's copy
+    was made; one `podman import`, about half of a `podman save` | `podman load` under TCG) and tag it."""
     uid = user.uid
-    as_user = shlex.join(user_podman_argv(user))
+    argv = user_podman_argv(user)
+    as_user = shlex.join(argv)
+    # tgi-mock-import runs /usr/bin/podman: as the user, with the user's HOME and runtime directory.
+    import_as_user = shlex.join([*argv[:-1], "/usr/local/sbin/tgi-mock-import", IMAGE_REF])
+    # setup-users.sh enabled lingering; the user's manager makes /run/user/<uid>.
+    machine.wait_for_unit(f"user@{uid}.service", timeout=300)
     machine.succeed(
-        f"podman save --format oci-archive -o /var/tmp/tgi-mock.tar {IMAGE_REF}",
-        f"chmod 0644 /var/tmp/tgi-mock.tar && {as_user} load -q -i /var/tmp/tgi-mock.tar",
-        "rm -f /var/tmp/tgi-mock.tar",
+        f"{import_as_user} >/dev/null",
         *(f"{as_user} tag {IMAGE_REF} {shlex.quote(ref)}" for ref in refs),
         timeout=600,
     )
