@@ -30,6 +30,7 @@ EXPECTED_SCRIPTS = {
     "failure-report.sh",
     "wait-ready.sh",
     "model-download.sh",
+    "setup-users.sh",
 }
 UNIT = "huggingface-tgi-demo"
 IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.7"
@@ -831,3 +832,83 @@ def test_download_needs_the_podman_run_words(box: Sandbox) -> None:
     r = box.run("model-download.sh", str(model_dir), "3", "1", "demo", "3s", "c", str(box.podman), "pull", IMAGE)
     assert r.rc == 2 and "must start with 'run'" in r.stderr
     assert r.of("podman") == []
+
+
+# --- setup-users.sh (render-units' setup script) ---------------------------------------------------
+# Fake account tools over a scratch passwd/group file, as shadow's would change them.
+FAKE_ACCOUNTS = {
+    "id": 'test "$1" = -u || exit 2; awk -F: -v n="$2" \'$1 == n { print $3; found = 1 } END { exit !found }\' "$FAKE/passwd"',
+    "getent": 'awk -F: -v k="$2" \'$1 == k || $3 == k { print; found = 1 } END { exit found ? 0 : 2 }\' "$FAKE/$1"',
+    "groupadd": 'printf \'%s:x:%s:\\n\' "$4" "$3" >> "$FAKE/group"',
+    "useradd": 'printf \'%s:x:%s:%s::%s:%s\\n\' "${13}" "$3" "$3" "$7" "${10}" >> "$FAKE/passwd"',
+    "usermod": 'case $1 in --add-subuids) f=$SETUP_USERS_SUBUID ;; *) f=$SETUP_USERS_SUBGID ;; esac\n'
+               'printf \'%s:%s:%s\\n\' "$3" "${2%-*}" $(( ${2#*-} - ${2%-*} + 1 )) >> "$f"',
+    "loginctl": 'touch "$SETUP_USERS_LINGER_DIR/$2"',
+}
+
+
+def _setup_users(tmp_path: Path, users: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the core's setup-users.sh for a spec's users against the fake account tools."""
+    fake = tmp_path / "fake"
+    bin_dir = fake / "bin"
+    if not bin_dir.exists():
+        bin_dir.mkdir(parents=True)
+        for name, body in FAKE_ACCOUNTS.items():
+            tool = bin_dir / name
+            tool.write_text(f"#!/bin/sh\n{LOG_ARGV}{body}\n")
+            tool.chmod(0o755)
+        (fake / "passwd").write_text("root:x:0:0::/root:/bin/sh\nalice:x:47481:47481::/home/alice:/bin/sh\n")
+        (fake / "group").write_text("root:x:0:\n")
+        (fake / "subuid").write_text("bob:100000:65536\n")
+        (fake / "subgid").write_text("bob:100000:65536\n")
+        (fake / "linger").mkdir()
+    script = tmp_path / "setup-users.sh"
+    script.write_text(f"#!/bin/bash\n{SCRIPTS.joinpath('setup-users.sh').read_text().split(chr(10), 1)[1]}\n{users}\n")
+    env = {
+        "PATH": f"{bin_dir}:{SYSTEM_PATH}", "FAKE": str(fake), "FAKE_LOG": str(fake / "log"),
+        "SETUP_USERS_SUBUID": str(fake / "subuid"), "SETUP_USERS_SUBGID": str(fake / "subgid"),
+        "SETUP_USERS_LINGER_DIR": str(fake / "linger"),
+    }
+    return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, check=False), fake
+
+
+def test_setup_users_creates_what_the_units_need_once(tmp_path: Path) -> None:
+    from tgi_nix.nix.bridge import evaluate
+    from tgi_nix.spec.loader import parse_spec
+
+    core = evaluate(parse_spec({"instances": {"a": {"model": "o/m", "port": 8080},
+                                              "b": {"model": "o/m", "port": 8081, "user": "tgi-b", "uid": 2002}}}))
+    assert core.setup_users_script is not None
+    call = core.setup_users_script.rstrip().splitlines()[-1]
+    assert call.startswith("setup_users ")
+    # alice holds 47481 (the shared user's derived uid): refused, naming the option, nothing made for it
+    run, fake = _setup_users(tmp_path, call)
+    assert run.returncode == 1
+    assert "uid 47481 (for user huggingface-tgi) already belongs to user alice; set uid" in run.stderr
+    assert "\nhuggingface-tgi:" not in (fake / "passwd").read_text()
+    # the other user is made all the same: user, group, subordinate ids after bob's, lingering
+    assert "tgi-b:x:2002:2002::/var/lib/huggingface-tgi/.rootless/tgi-b:/usr/sbin/nologin" in (fake / "passwd").read_text()
+    assert "tgi-b:x:2002:" in (fake / "group").read_text()
+    assert (fake / "subuid").read_text().splitlines()[-1] == "tgi-b:165536:65536"
+    assert (fake / "subgid").read_text().splitlines()[-1] == "tgi-b:165536:65536"
+    assert (fake / "linger" / "tgi-b").exists()
+
+    # alice moved away: the shared user is made next, its ids after tgi-b's; a second run changes nothing
+    (fake / "passwd").write_text((fake / "passwd").read_text().replace("alice:x:47481", "alice:x:1000"))
+    run, fake = _setup_users(tmp_path, call)
+    assert run.returncode == 0, run.stderr
+    assert "created system user huggingface-tgi (uid 47481)" in run.stdout
+    assert (fake / "subuid").read_text().splitlines()[-1] == "huggingface-tgi:231072:65536"
+    (fake / "log").unlink()
+    again, _ = _setup_users(tmp_path, call)
+    assert again.returncode == 0 and again.stdout == ""
+    changed = [c for c in (fake / "log").read_text().split("\036") if c.split("\0")[0] in
+               ("groupadd", "useradd", "usermod", "loginctl")]
+    assert changed == []
+
+
+def test_setup_users_refuses_a_user_with_another_uid(tmp_path: Path) -> None:
+    run, fake = _setup_users(tmp_path, "setup_users alice 2001 /var/lib/huggingface-tgi/.rootless/alice")
+    assert run.returncode == 1
+    assert "user alice exists with uid 47481, but the units were rendered for uid 2001; set uid = 47481" in run.stderr
+    assert "alice" not in (fake / "subuid").read_text() and not (fake / "linger" / "alice").exists()

@@ -12,11 +12,15 @@
 set -euo pipefail
 
 subid_count=65536
+# Where the id files and logind's linger flags live (tests point these at a scratch directory).
+subuid_file=${SETUP_USERS_SUBUID:-/etc/subuid}
+subgid_file=${SETUP_USERS_SUBGID:-/etc/subgid}
+linger_dir=${SETUP_USERS_LINGER_DIR:-/var/lib/systemd/linger}
 
 # The first id after every range in /etc/subuid and /etc/subgid (100000 if none is given out).
 next_free_subid() {
   local next=100000 file start count
-  for file in /etc/subuid /etc/subgid; do
+  for file in "$subuid_file" "$subgid_file"; do
     [ -e "$file" ] || continue
     while IFS=: read -r _ start count; do
       [[ "$start" =~ ^[0-9]+$ && "$count" =~ ^[0-9]+$ ]] || continue
@@ -47,13 +51,13 @@ setup_user() {
       --shell /usr/sbin/nologin --comment "Rootless podman for Hugging Face TGI" "$name"
     echo "setup-users: created system user $name (uid $uid)"
   fi
-  if ! grep -q "^$name:" /etc/subuid 2>/dev/null || ! grep -q "^$name:" /etc/subgid 2>/dev/null; then
+  if ! grep -q "^$name:" "$subuid_file" 2>/dev/null || ! grep -q "^$name:" "$subgid_file" 2>/dev/null; then
     first=$(next_free_subid)
-    grep -q "^$name:" /etc/subuid 2>/dev/null || usermod --add-subuids "$first-$((first + subid_count - 1))" "$name"
-    grep -q "^$name:" /etc/subgid 2>/dev/null || usermod --add-subgids "$first-$((first + subid_count - 1))" "$name"
+    grep -q "^$name:" "$subuid_file" 2>/dev/null || usermod --add-subuids "$first-$((first + subid_count - 1))" "$name"
+    grep -q "^$name:" "$subgid_file" 2>/dev/null || usermod --add-subgids "$first-$((first + subid_count - 1))" "$name"
     echo "setup-users: gave $name subordinate ids $first-$((first + subid_count - 1))"
   fi
-  if [ ! -e "/var/lib/systemd/linger/$name" ]; then
+  if [ ! -e "$linger_dir/$name" ]; then
     loginctl enable-linger "$name"
     echo "setup-users: enabled lingering for $name (user@$uid.service runs from boot)"
   fi
