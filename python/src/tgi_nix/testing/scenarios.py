@@ -27,6 +27,7 @@ from ..nix.bridge import checkout_root, evaluate, user_podman_argv
 from ..nix.facts import CoreResult
 from ..spec.loader import parse_spec, spec_toml
 from ..spec.schema import DEFAULT_IMAGE, Spec
+from .vm.errors import log
 
 VM_PODMAN = "/usr/bin/podman"
 # Where both drivers put the deployed spec on the machine (for `tgi-nix doctor` and friends).
@@ -94,6 +95,7 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
     write_tree_atomic(render_dir, render_unit_tree(core))
     # As the README: setup-users.sh (the rootless users), then units, tmpfiles, modules.
     install_units(machine, render_dir)
+    log("deploy: users and units installed")
     # Like the NixOS tests: the CLI on the machine, the deployed spec at SPEC_PATH.
     install_cli(machine, checkout_root())
     spec_file = workdir / "spec.toml"
@@ -110,6 +112,7 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
             if f.podman_user is not None and f.podman_user.name == user_name
         })  # fmt: skip
         tag_mock_image_as(machine, user, refs)
+        log(f"deploy: mock image in {user_name}'s storage")
 
     token_file = workdir / "token.env"
     token_file.write_text(f"HF_TOKEN={fx['token']}\n")
@@ -152,6 +155,7 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
     if units:
         machine.succeed("systemctl enable " + " ".join(units))
         machine.succeed("systemctl start --no-block " + " ".join(units))
+    log("deploy: units started")
     return core
 
 

@@ -131,8 +131,9 @@ def tag_mock_image_as(machine: Machine, user: PodmanUser, refs: list[str]) -> No
     import_as_user = shlex.join([*argv[:-1], "/usr/local/sbin/tgi-mock-import", IMAGE_REF])
     # setup-users.sh enabled lingering; the user's manager makes /run/user/<uid>.
     machine.wait_for_unit(f"user@{uid}.service", timeout=300)
+    # The image build gave the shared user its copy already (image.shared_user_setup).
     machine.succeed(
-        f"{import_as_user} >/dev/null",
+        f"{as_user} image exists {IMAGE_REF} || {import_as_user} >/dev/null",
         *(f"{as_user} tag {IMAGE_REF} {shlex.quote(ref)}" for ref in refs),
         timeout=600,
     )
