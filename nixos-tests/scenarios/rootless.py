@@ -69,11 +69,11 @@ with subtest("doctor checks each user and asks the instance's own podman who hol
 with subtest("the token arrives through a user-only copy and appears nowhere else"):
     state = json.loads(machine.succeed("curl -fsS http://127.0.0.1:8080/mock/state"))
     assert state["hf_token_sha256_prefix"] == hashlib.sha256(TOKEN.encode()).hexdigest()[:12], state
-    assert machine.succeed("stat -c '%U %a' /run/secrets/tgi.env").strip() == "root 600"
+    assert machine.succeed("stat -c '%U %a' /var/lib/secrets/tgi.env").strip() == "root 600"
     # Rootless podman reads the copy root made in the unit's runtime directory.
     assert machine.succeed("stat -c '%U %a' /run/huggingface-tgi-solo/environment").strip() == "tgi-solo 400"
     assert machine.succeed("stat -c '%U %a' /run/huggingface-tgi-solo").strip() == "tgi-solo 700"
-    machine.succeed("sed -n 's/^HF_TOKEN=//p' /run/secrets/tgi.env > /run/token-pattern")
+    machine.succeed("sed -n 's/^HF_TOKEN=//p' /var/lib/secrets/tgi.env > /run/token-pattern")
     machine.fail(f"systemctl show {unit} | grep -F -f /run/token-pattern")
     machine.fail("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -F -f /run/token-pattern")
     machine.fail("journalctl -b --no-pager | grep -F -f /run/token-pattern")
@@ -105,7 +105,7 @@ with subtest("the shared user's instance: apiKeyFile through a user-only copy"):
         "-d '{\"inputs\":\"hi\",\"parameters\":{\"max_new_tokens\":2}}' http://127.0.0.1:8081/generate"
     )
     assert machine.succeed(gen).strip() == "401"
-    machine.succeed("printf 'Authorization: Bearer %s\\n' \"$(cat /run/secrets/api-key)\" > /run/auth-header")
+    machine.succeed("printf 'Authorization: Bearer %s\\n' \"$(cat /var/lib/secrets/api-key)\" > /run/auth-header")
     assert machine.succeed(gen.replace("curl ", "curl -H @/run/auth-header ")).strip() == "200"
 
 with subtest("a reboot (module loading locked): lingering starts both users' managers, the units come up, the cache stays"):
