@@ -1,5 +1,7 @@
-# Globals: machine, subtest, spec, TOKEN, podman_of. Every fault, for the rootless instance (the
-# default) and the rootful one.
+# Globals: machine, subtest, spec, TOKEN, podman_of. Every fault for the rootless instance (the
+# default); for the rootful one the conmon kills, whose network cleanup (netavark's DNAT in a dead
+# conmon's namespace, scripts/remove-container.sh) only a rootful instance has. A container kill, a stop
+# and a taken port go through the same unit lines in both modes.
 
 
 def main_pid(unit: str) -> str:
@@ -40,11 +42,12 @@ for name, inst in sorted(spec.items()):
     podman = podman_of(name)
     mode = "rootful" if inst.get("rootful") else "rootless"
 
-    with subtest(f"{mode}: killing the container: systemd restarts it and it is healthy again"):
-        pid = main_pid(unit)
-        machine.succeed(f"{podman} kill --signal KILL {container}")
-        wait_healthy_again(unit, port, pid)
-        assert int(machine.succeed(f"systemctl show -P NRestarts {unit}").strip()) >= 1
+    if mode == "rootless":
+        with subtest(f"{mode}: killing the container: systemd restarts it and it is healthy again"):
+            pid = main_pid(unit)
+            machine.succeed(f"{podman} kill --signal KILL {container}")
+            wait_healthy_again(unit, port, pid)
+            assert int(machine.succeed(f"systemctl show -P NRestarts {unit}").strip()) >= 1
 
     with subtest(f"{mode}: killing conmon: the port is released and the restarted container answers"):
         pid = main_pid(unit)
@@ -59,6 +62,9 @@ for name, inst in sorted(spec.items()):
         machine.succeed(f"kill -KILL {pid} {ctr_pid}")
         wait_healthy_again(unit, port, pid)
         one_forward(name, port)
+
+    if mode == "rootful":
+        continue
 
     with subtest(f"{mode}: stop leaves no container and no process behind"):
         machine.succeed(f"systemctl stop {unit}")

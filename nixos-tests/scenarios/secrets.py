@@ -1,5 +1,5 @@
-# Globals: machine, subtest, spec, TOKEN, API_KEY, podman_of. The instance runs rootless (the
-# default): its podman reads user-only copies of the secrets in the unit's runtime directory.
+# Globals: machine, subtest, spec, TOKEN, API_KEY, podman_of. Written for both modes: a rootful podman
+# reads the root-only files, a rootless one user-only copies in the unit's runtime directory.
 import hashlib
 import json
 
