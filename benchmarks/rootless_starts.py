@@ -14,6 +14,7 @@ Run: .venv/bin/python benchmarks/rootless_starts.py   (about 15 min)
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -32,6 +33,9 @@ SPEC = {"instances": {"cold": {"model": "acme/cold", "port": 8080, "environment"
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=COLD_STARTS, help=f"cold starts (default {COLD_STARTS})")
+    starts = parser.parse_args().starts
     spec = parse_spec(SPEC)
     core = evaluate(spec, podman="/usr/bin/podman")
     facts = core.instances["cold"]
@@ -51,7 +55,7 @@ def main() -> int:
         tag_mock_image_as(machine, user, [facts.image.reference])
         # First start downloads into the cache; the cold starts then measure starting, not downloading.
         machine.succeed(f"systemctl start {UNIT}", timeout=600)
-        for i in range(COLD_STARTS):
+        for i in range(starts):
             machine.succeed(f"systemctl stop {UNIT}", f"systemctl stop user@{user.uid}.service", timeout=300)
             machine.succeed(f"! pgrep -u {user.name} >/dev/null")
             t0 = time.monotonic()
@@ -71,7 +75,7 @@ def main() -> int:
                 machine.execute(f"systemctl stop {UNIT}; systemctl reset-failed {UNIT}")
 
     print()
-    print(f"healthy: {len(times)} of {COLD_STARTS} cold starts (limit {START_LIMIT} s each)")
+    print(f"healthy: {len(times)} of {starts} cold starts (limit {START_LIMIT} s each)")
     if times:
         print(f"start-to-healthy: min {min(times):.1f} s, median {statistics.median(times):.1f} s, "
               f"max {max(times):.1f} s")

@@ -69,7 +69,10 @@ for name, inst in sorted(spec.items()):
     with subtest(f"{mode}: stop leaves no container and no process behind"):
         machine.succeed(f"systemctl stop {unit}")
         assert machine.succeed(f"{podman} ps -aq --filter name=^{container}$").strip() == ""
-        machine.fail(f"pgrep -f 'conmon.*{container}'")
+        # conmon names its container with -n (a pattern on the whole command line would also match
+        # this shell's own and the other instance's).
+        conmons = machine.execute("pgrep -a -x conmon")[1]
+        assert not [line for line in conmons.splitlines() if f" -n {container} " in f"{line} "], conmons
         machine.fail(f"curl -fsS --max-time 2 http://127.0.0.1:{port}/health")
 
     with subtest(f"{mode}: a port already taken fails the unit with a message naming the port"):

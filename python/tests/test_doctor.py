@@ -336,6 +336,17 @@ def test_failed_unit_shows_last_journal_lines(check: Check) -> None:
     assert ["journalctl", "-u", "huggingface-tgi-ds.service", "-n", "20", "--no-pager"] in runner.calls
 
 
+def test_unit_started_again_after_failures_is_a_failure_with_its_log(check: Check) -> None:
+    runner = FakeRunner({("systemctl", "show"): systemd("activating", "start", "success", restarts=2),
+                         ("journalctl",): CommandResult(0, "Error: pasta failed: Failed to bind port 8080\n")})
+    unit = only(check(runner=runner), "unit")
+    assert unit.level == "fail" and "failed and is being started again (restart 2)" in unit.message, unit
+    assert unit.details == ("Error: pasta failed: Failed to bind port 8080",)
+    # a first start (no restart yet) is loading, a warning
+    runner = FakeRunner({("systemctl", "show"): systemd("activating", "start")})
+    assert only(check(runner=runner), "unit").level == "warn"
+
+
 def test_unit_waiting_to_restart_is_a_failure_with_its_log(check: Check) -> None:
     # Restart=on-failure: between attempts the unit is activating (auto-restart), not loading.
     runner = FakeRunner({("systemctl", "show"): systemd("activating", "auto-restart", "exit-code", restarts=2),
@@ -715,6 +726,14 @@ def test_port_findings_name_the_owner_or_the_socket(check: Check, root: Path) ->
     runner = FakeRunner({("podman", "port"): CommandResult(0, "80/tcp -> 127.0.0.1:8080\n")})
     assert only(check(runner=runner), "port") == Finding(
         "ok", "port", "ds", "port 8080 is held by our container huggingface-tgi-ds")
+    # A program that is not a publisher (conmon, pasta) holds it while a restarting unit's new container
+    # publishes the same port: the program is named, not taken for ours.
+    (root / "proc/88/comm").write_text("python3\n")
+    finding = only(check(runner=runner), "port")
+    assert finding.level == "fail" and finding.message.endswith("in use by pid 88 (python3)"), finding
+    for publisher in ("conmon", "pasta.avx2"):
+        (root / "proc/88/comm").write_text(f"{publisher}\n")
+        assert only(check(runner=runner), "port").level == "ok"
 
 
 def test_listeners_read_both_tables(root: Path) -> None:

@@ -41,6 +41,9 @@ PODMAN_CDI_RUN_DROPPED = (5, 5)  # stopped reading /run/cdi by default
 CDI_DIRS = ("/etc/cdi", "/run/cdi")
 CONTAINERS_CONFS = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
 TCP_LISTEN = "0A"
+# Processes that hold a container's published port on the host: conmon (rootful), pasta (rootless;
+# Debian runs pasta.avx2), rootlessport (rootless with slirp4netns).
+PUBLISHERS = ("conmon", "pasta", "pasta.avx2", "rootlessport")
 NOT_FOUND = 127
 JOURNAL_LINES = 20
 _TOKEN_LINE_RE = re.compile(r"^(export\s+)?(HF_TOKEN|HUGGING_FACE_HUB_TOKEN)=(.*)$")
@@ -387,11 +390,15 @@ def check_port(host: Host, name: str, facts: InstanceFacts, sockets: list[Listen
     if not clashes:
         return Finding("ok", "port", name, f"nothing else listens on {wanted}:{port}")
     container = facts.container_name
+    owner = _socket_owner(host, clashes[0].inode)
+    # The socket of a published port belongs to conmon (rootful) or pasta (rootless); a restarting
+    # unit's new container publishes the port too, so another program holding it is never ours.
+    ours = owner is None or owner.split("(", 1)[-1].rstrip(")") in (*PUBLISHERS, "?")
     published = host.run([*podman_argv(facts), "port", container])
-    if published.returncode == 0 and re.search(rf":{port}\b", published.stdout):
+    if ours and published.returncode == 0 and re.search(rf":{port}\b", published.stdout):
         return Finding("ok", "port", name, f"port {port} is held by our container {container}")
-    owner = _socket_owner(host, clashes[0].inode) or f"socket inode {clashes[0].inode}"
-    return Finding("fail", "port", name, f"port {port} on {clashes[0].address} is already in use by {owner}",
+    return Finding("fail", "port", name, f"port {port} on {clashes[0].address} is already in use by "
+                   f"{owner or f'socket inode {clashes[0].inode}'}",
                    f"stop that program or choose another port for instances.{name}.port")
 
 
@@ -514,6 +521,11 @@ def check_unit(host: Host, name: str, facts: InstanceFacts) -> Finding:
         lines = _journal_tail(host, unit)
         retrying = f"; systemd retries it (restart {restarts})" if active != "failed" else ""
         return finding("fail", f"failed (result: {props.get('Result', '?')}){retrying}", fix, lines)
+    if active == "activating" and restarts:
+        # Started again after failures (Restart=on-failure): the loop, not a first load.
+        fix = f"read the log below, fix the cause, then systemctl reset-failed {unit}; systemctl start {unit}"
+        return finding("fail", f"failed and is being started again (restart {restarts})", fix,
+                       _journal_tail(host, unit))
     if active == "activating":
         # With the model unit the weights are on disk before the server starts: loading only.
         doing = "loading the model" if facts.model.downloaded else "downloading or loading the model"
