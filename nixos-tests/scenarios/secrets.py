@@ -54,4 +54,5 @@ with subtest("stop leaves no container, no conmon and no copy of a secret"):
     machine.succeed("systemctl stop huggingface-tgi-secret.service")
     assert machine.succeed(f"{podman} ps -aq").strip() == ""
     machine.fail("pgrep -x conmon")
-    machine.fail("test -e /run/huggingface-tgi-secret")
+    machine.fail("test -e /run/huggingface-tgi-secret/api-key")
+    machine.fail("test -e /run/huggingface-tgi-secret/environment")
