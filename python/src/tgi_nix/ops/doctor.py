@@ -42,8 +42,8 @@ CDI_DIRS = ("/etc/cdi", "/run/cdi")
 CONTAINERS_CONFS = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
 TCP_LISTEN = "0A"
 # Processes that hold a container's published port on the host: conmon (rootful), pasta (rootless;
-# Debian runs pasta.avx2), rootlessport (rootless with slirp4netns).
-PUBLISHERS = ("conmon", "pasta", "pasta.avx2", "rootlessport")
+# Debian runs pasta.avx2; pasta is passt under another name), rootlessport (rootless with slirp4netns).
+PUBLISHERS = ("conmon", "pasta", "pasta.avx2", "passt", "passt.avx2", "rootlessport")
 NOT_FOUND = 127
 JOURNAL_LINES = 20
 _TOKEN_LINE_RE = re.compile(r"^(export\s+)?(HF_TOKEN|HUGGING_FACE_HUB_TOKEN)=(.*)$")
