@@ -45,10 +45,11 @@ let
     "wait-ready"
     "write-api-key-env"
   ];
+  scriptBody = name: head (match "#![^\n]*\n(.*[^\n])\n*" (readFile (../scripts + "/${name}.sh")));
   scriptBodies = listToAttrs (
     map (name: {
       inherit name;
-      value = head (match "#![^\n]*\n(.*[^\n])\n*" (readFile (../scripts + "/${name}.sh")));
+      value = scriptBody name;
     }) scriptNames
   );
 in
@@ -176,7 +177,7 @@ in
         if podmanUsers == { } then
           null
         else
-          "#!${shell}\n${head (match "#![^\n]*\n(.*[^\n])\n*" (readFile ../scripts/setup-users.sh))}\n\nsetup_users ${
+          "#!${shell}\n${scriptBody "setup-users"}\n\nsetup_users ${
             builtins.concatStringsSep " " (
               # names and homes are [a-z0-9_/.-] (rules.nix' user name rule): no shell quoting needed
               map (u: "${u.name} ${toString u.uid} ${u.home}") (
