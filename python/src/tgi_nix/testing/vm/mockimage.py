@@ -32,6 +32,13 @@ SERVER = f"""#!/bin/sh
 export PYTHONPATH={MOCK_ROOT}
 exec python3 -m {MOCK_MODULE}.server "$@"
 """
+# Byte-compile Python's standard library and the mock inside the image. --variant=extract runs no
+# maintainer scripts, so Debian's py3compile never did: without .pyc files every container start
+# (each a fresh layer) compiled every module it imports again, 0.75 s natively instead of 0.16 s and
+# tens of seconds under TCG, on every start, restart and download-weights run. unchecked-hash: the
+# files never change inside the image, and the result does not depend on file times.
+COMPILE = ("python3", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash")
+COMPILE_DIRS = ("/usr/lib/python3.13", MOCK_ROOT)
 # name in /usr/local/bin -> script
 COMMANDS = {"text-generation-launcher": LAUNCHER, "text-generation-server": SERVER}
 
@@ -74,7 +81,8 @@ def install_mock(root: Path) -> Path:
 def mock_key() -> str:
     """Changes whenever the mock image content would change."""
     h = hashlib.sha256()
-    for part in (SUITE, *PACKAGES, *(f"{name}\0{script}" for name, script in COMMANDS.items()), "|".join(_DROP)):
+    commands = (f"{name}\0{script}" for name, script in COMMANDS.items())
+    for part in (SUITE, *PACKAGES, *commands, "|".join(_DROP), " ".join((*COMPILE, *COMPILE_DIRS))):
         h.update(part.encode() + b"\0")
     for rel, data in mock_sources().items():
         h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -124,6 +132,8 @@ def build_mock_rootfs(rootfs: Path, mirror: str) -> None:
         command.parent.mkdir(parents=True, exist_ok=True)
         command.write_text(script)
         command.chmod(0o755)
+    # The image's own python3 (3.13; the host's may differ), run natively in the tree: 3 s.
+    subprocess.run(["chroot", str(rootfs), *COMPILE, *COMPILE_DIRS], check=True, stdout=subprocess.DEVNULL)
 
 
 def build_mock_tarball(workdir: Path, mirror: str, tarball: Path) -> None:
