@@ -21,6 +21,7 @@ from tgi_nix.testing.vm import (
     MachineError,
     MachineTimeout,
     RequestedAssertionFailed,
+    VmError,
     ensure_image,
     install_units,
     subtest,
@@ -151,6 +152,28 @@ def test_copy_from_host_files_and_directories(machine: Machine, tmp_path: Path) 
     print(f"copy_from_host: 4 MiB in {took:.1f} s")
 
 
+def test_put_files_writes_many_files_in_one_transfer(machine: Machine) -> None:
+    machine.put_files(
+        {
+            "/opt/put/bin/run.sh": (b"#!/bin/sh\necho ran\n", 0o755),
+            "/opt/put/secret/key": (b"s3cret\n", 0o600),
+            "/etc/put-test.conf": (b"x=1\n", 0o644),
+        },
+        {"/opt/put/secret": 0o700, "/etc": 0o700},
+    )
+    assert machine.succeed("/opt/put/bin/run.sh") == "ran\n"
+    got = machine.succeed("stat -c '%a %U %n' /opt/put/bin /opt/put/bin/run.sh /opt/put/secret /opt/put/secret/key /etc")
+    assert got.splitlines() == [
+        "755 root /opt/put/bin",  # a missing parent
+        "755 root /opt/put/bin/run.sh",
+        "700 root /opt/put/secret",  # a new folder gets the mode asked for
+        "600 root /opt/put/secret/key",
+        "755 root /etc",  # an existing folder keeps its own
+    ], got
+    with pytest.raises(VmError, match="not an absolute path"):
+        machine.put_files({"relative/file": (b"", 0o644)})
+
+
 def test_copy_from_vm(machine: Machine) -> None:
     machine.succeed(
         "mkdir -p /root/res/d && echo data > /root/res/d/f && head -c 1000 /dev/urandom > /root/bin"
@@ -164,6 +187,10 @@ def test_copy_from_vm(machine: Machine) -> None:
 def test_mock_image_runs_under_podman(machine: Machine) -> None:
     with subtest("the mock image is already imported"):
         machine.succeed(f"podman image exists {MOCK_IMAGE_REF}", "test -s /opt/tgi-mock.tar")
+    with subtest("its Python is byte-compiled (a fresh container does not compile what it imports)"):
+        listing = machine.succeed("tar -tf /opt/tgi-mock.tar | grep -E 'tgi_nix_mock/__pycache__/main[.]|json/__pycache__/decoder[.]'")
+        assert "opt/tgi-mock/tgi_nix_mock/__pycache__/main.cpython-313.pyc" in listing.split(), listing[:500]
+        assert "usr/lib/python3.13/json/__pycache__/decoder.cpython-313.pyc" in listing.split(), listing[:500]
     with subtest("it serves /health on port 80 and has curl inside"):
         machine.succeed(
             "podman run -d --init --name mock -p 127.0.0.1:8080:80 "

@@ -85,8 +85,8 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
         install_cli,
         install_units,
         lock_module_loading_at_boot,
-        tag_mock_image,
         tag_mock_image_as,
+        tag_mock_image_command,
     )
 
     fx = fixtures()
@@ -98,12 +98,31 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
     log("deploy: users and units installed")
     # Like the NixOS tests: the CLI on the machine, the deployed spec at SPEC_PATH.
     install_cli(machine, checkout_root())
-    spec_file = workdir / "spec.toml"
-    spec_file.write_text(spec_toml(scenario.deployed_instances(), ["deployed by the VM harness"]))
-    machine.copy_from_host(spec_file, SPEC_PATH)
+    log("deploy: CLI installed")
 
-    for image in sorted({inst.image for inst in scenario.spec.enabled().values()} | {DEFAULT_IMAGE}):
-        tag_mock_image(machine, image)
+    # One transfer: the spec, the test token in every environmentFile and the API key in every
+    # apiKeyFile (root-only, in root-only folders), the fake CDI spec.
+    files: dict[str, tuple[bytes, int]] = {}
+    dirs: dict[str, int] = {}
+    spec_text = spec_toml(scenario.deployed_instances(), ["deployed by the VM harness"])
+    files[SPEC_PATH] = (spec_text.encode(), 0o644)
+    enabled = scenario.spec.enabled().values()
+    secrets = {i.environment_file: f"HF_TOKEN={fx['token']}\n" for i in enabled if i.environment_file}
+    secrets |= {i.api_key_file: f"{fx['apiKey']}\n" for i in enabled if i.api_key_file}
+    for path, content in secrets.items():
+        files[path] = (content.encode(), 0o600)
+        dirs[str(Path(path).parent)] = 0o700
+    # Like `install -d -m 0700`: an existing folder gets the mode too.
+    commands = [f"chmod 0700 {shlex.quote(d)}" for d in sorted(dirs)]
+    if scenario.options.get("fakeCdi"):
+        dirs["/etc/cdi"] = 0o755
+        files["/etc/cdi/example-gpu.json"] = (json.dumps(fx["fakeCdiSpec"], indent=2).encode(), 0o644)
+        # The fake device node exists on the host, as /dev/nvidia* do (rootless crun bind-mounts it).
+        commands.append(f"[ -e {FAKE_GPU_NODE} ] || mknod -m 0666 {FAKE_GPU_NODE} c 1 3")
+    machine.put_files(files, dirs)
+    images = sorted({inst.image for inst in enabled} | {DEFAULT_IMAGE})
+    commands.append(tag_mock_image_command(images))
+    machine.succeed(" && ".join(commands))
     # Once per rootless user (instances without a user of their own share one storage).
     for user_name, user in sorted(core.users.items()):
         refs = sorted({
@@ -113,31 +132,6 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
         })  # fmt: skip
         tag_mock_image_as(machine, user, refs)
         log(f"deploy: mock image in {user_name}'s storage")
-
-    token_file = workdir / "token.env"
-    token_file.write_text(f"HF_TOKEN={fx['token']}\n")
-    for env_file in sorted(
-        {i.environment_file for i in scenario.spec.enabled().values() if i.environment_file}
-    ):
-        parent = str(Path(env_file).parent)
-        machine.succeed(f"install -d -m 0700 -o root -g root {parent}")
-        machine.copy_from_host(token_file, env_file)
-        machine.succeed(f"chown root:root {env_file} && chmod 0600 {env_file}")
-
-    key_file = workdir / "api-key"
-    key_file.write_text(f"{fx['apiKey']}\n")
-    for path in sorted({i.api_key_file for i in scenario.spec.enabled().values() if i.api_key_file}):
-        machine.succeed(f"install -d -m 0700 -o root -g root {Path(path).parent}")
-        machine.copy_from_host(key_file, path)
-        machine.succeed(f"chown root:root {path} && chmod 0600 {path}")
-
-    if scenario.options.get("fakeCdi"):
-        cdi = workdir / "example-gpu.json"
-        cdi.write_text(json.dumps(fx["fakeCdiSpec"], indent=2))
-        # The fake device node exists on the host, as /dev/nvidia* do (rootless crun bind-mounts it).
-        machine.succeed(f"[ -e {FAKE_GPU_NODE} ] || mknod -m 0666 {FAKE_GPU_NODE} c 1 3")
-        machine.succeed("install -d -m 0755 /etc/cdi")
-        machine.copy_from_host(cdi, "/etc/cdi/example-gpu.json")
 
     if scenario.options.get("firewall"):
         # NixOS's firewall is on by default and opens the module's firewallPorts; here the same ports.

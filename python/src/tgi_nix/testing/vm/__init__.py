@@ -28,6 +28,7 @@ from .provision import (
     reimport_mock_image,
     tag_mock_image,
     tag_mock_image_as,
+    tag_mock_image_command,
 )
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "subtest",
     "tag_mock_image",
     "tag_mock_image_as",
+    "tag_mock_image_command",
 ]

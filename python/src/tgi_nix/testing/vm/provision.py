@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,45 +13,50 @@ from .machine import Machine
 from .mockimage import IMAGE_REF
 
 
-def install_units(machine: Machine, render_dir: str | Path, scripts_dir: str = DEFAULT_SCRIPTS_DIR) -> list[str]:
-    """Copy `tgi-nix render-units` output into the machine as the README tells a user to.
-
-    `DIR/setup-users.sh` runs first (the rootless users, their subordinate ids and lingering; the
-    tmpfiles rules chown to those users), `DIR/systemd/*` goes to /etc/systemd/system/,
-    `DIR/tmpfiles.d/*.conf` to /etc/tmpfiles.d/,
-    `DIR/modules-load.d/*.conf` to /etc/modules-load.d/ (loaded now and at every boot: the image
-    preloads no module of its own), `DIR/scripts/*` to `scripts_dir` (mode 0755, where render-units'
-    --scripts-dir said). Returns the unit file names installed.
-    """
+def unit_tree_files(render_dir: str | Path, scripts_dir: str = DEFAULT_SCRIPTS_DIR) -> dict[str, tuple[bytes, int]]:
+    """Where `tgi-nix render-units` output goes on a host, as the README tells a user: guest path ->
+    (content, mode). `DIR/systemd/*` to /etc/systemd/system/, `DIR/tmpfiles.d/*.conf` to
+    /etc/tmpfiles.d/, `DIR/modules-load.d/*.conf` to /etc/modules-load.d/, `DIR/scripts/*` to
+    `scripts_dir` (0755, where render-units' --scripts-dir said), `DIR/setup-users.sh` to /root/."""
     root = Path(render_dir)
-    units = sorted(p for p in (root / "systemd").glob("*") if p.is_file())
-    tmpfiles = sorted((root / "tmpfiles.d").glob("*.conf"))
-    modules_load = sorted((root / "modules-load.d").glob("*.conf"))
-    scripts = sorted((root / SCRIPTS_SUBDIR).glob("*"))
-    setup_users = root / SETUP_USERS_NAME
-    if setup_users.is_file():
-        machine.copy_from_host(setup_users, f"/root/{SETUP_USERS_NAME}")
-        machine.succeed(f"chmod 0755 /root/{SETUP_USERS_NAME} && /root/{SETUP_USERS_NAME}")
-    if scripts:
-        machine.succeed(f"install -d -m 0755 {shlex.quote(scripts_dir)}")
-    for script in scripts:
-        target = f"{scripts_dir}/{script.name}"
-        machine.copy_from_host(script, target)
-        machine.succeed(f"chown root:root {shlex.quote(target)} && chmod 0755 {shlex.quote(target)}")
-    for unit in units:
-        machine.copy_from_host(unit, f"/etc/systemd/system/{unit.name}")
-    for conf in tmpfiles:
-        machine.copy_from_host(conf, f"/etc/tmpfiles.d/{conf.name}")
-    for conf in modules_load:
-        machine.copy_from_host(conf, f"/etc/modules-load.d/{conf.name}")
-    if modules_load:
-        machine.succeed("systemctl restart systemd-modules-load.service")
-    machine.succeed("systemctl daemon-reload")
+    files: dict[str, tuple[bytes, int]] = {}
+
+    def put(source: Path, target: str, mode: int) -> None:
+        files[target] = (source.read_bytes(), mode)
+
+    for unit in sorted(p for p in (root / "systemd").glob("*") if p.is_file()):
+        put(unit, f"/etc/systemd/system/{unit.name}", 0o644)
+    for conf in sorted((root / "tmpfiles.d").glob("*.conf")):
+        put(conf, f"/etc/tmpfiles.d/{conf.name}", 0o644)
+    for conf in sorted((root / "modules-load.d").glob("*.conf")):
+        put(conf, f"/etc/modules-load.d/{conf.name}", 0o644)
+    for script in sorted((root / SCRIPTS_SUBDIR).glob("*")):
+        put(script, f"{scripts_dir}/{script.name}", 0o755)
+    if (root / SETUP_USERS_NAME).is_file():
+        put(root / SETUP_USERS_NAME, f"/root/{SETUP_USERS_NAME}", 0o755)
+    return files
+
+
+def install_units(machine: Machine, render_dir: str | Path, scripts_dir: str = DEFAULT_SCRIPTS_DIR) -> list[str]:
+    """Install `tgi-nix render-units` output into the machine as the README tells a user to
+    (`unit_tree_files`, one transfer), then: `setup-users.sh` (the rootless users, their subordinate
+    ids and lingering; the tmpfiles rules chown to those users), the modules-load.d list loaded now
+    (and at every boot: the image preloads no module of its own), daemon-reload, the tmpfiles rules
+    applied. Returns the unit file names installed.
+    """
+    files = unit_tree_files(render_dir, scripts_dir)
+    machine.put_files(files, {scripts_dir: 0o755})
+    commands = []
+    if f"/root/{SETUP_USERS_NAME}" in files:
+        commands.append(f"/root/{SETUP_USERS_NAME}")
+    if any(path.startswith("/etc/modules-load.d/") for path in files):
+        commands.append("systemctl restart systemd-modules-load.service")
+    commands.append("systemctl daemon-reload")
+    tmpfiles = [path for path in files if path.startswith("/etc/tmpfiles.d/")]
     if tmpfiles:
-        machine.succeed(
-            "systemd-tmpfiles --create " + " ".join(f"/etc/tmpfiles.d/{c.name}" for c in tmpfiles)
-        )
-    return [u.name for u in units]
+        commands.append("systemd-tmpfiles --create " + " ".join(tmpfiles))
+    machine.succeed(" && ".join(commands))
+    return sorted(Path(path).name for path in files if path.startswith("/etc/systemd/system/"))
 
 
 LOCK_MODULES_UNIT = "lock-kernel-modules.service"
@@ -116,9 +119,14 @@ def apply_firewall(machine: Machine, tcp_ports: Sequence[int]) -> None:
     machine.succeed(f"nft -f - <<'EOF'\n{ruleset}EOF")
 
 
+def tag_mock_image_command(image_refs: Sequence[str]) -> str:
+    """The command that tags root's mock as each of `image_refs` (one podman run)."""
+    return f"podman tag {IMAGE_REF} " + " ".join(shlex.quote(ref) for ref in image_refs)
+
+
 def tag_mock_image(machine: Machine, image_ref: str) -> None:
     """Tag the mock as `image_ref`, so units that run it with `--pull=never` find it without a registry."""
-    machine.succeed(f"podman tag {IMAGE_REF} {shlex.quote(image_ref)}")
+    machine.succeed(tag_mock_image_command([image_ref]))
 
 
 def tag_mock_image_as(machine: Machine, user: PodmanUser, refs: list[str]) -> None:
@@ -156,15 +164,19 @@ exec python3 -m tgi_nix.cli "$@"
 """
 
 
+def cli_files(project_root: Path) -> dict[str, tuple[bytes, int]]:
+    """This checkout's `tgi-nix` (package + Nix core) under CLI_ROOT and its wrapper, as guest files."""
+    files: dict[str, tuple[bytes, int]] = {}
+    for sub in ("python/src/tgi_nix", "modules/huggingface-tgi"):
+        for path in sorted((project_root / sub).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+                files[f"{CLI_ROOT}/{path.relative_to(project_root).as_posix()}"] = (path.read_bytes(), mode)
+    files["/usr/local/bin/tgi-nix"] = (CLI_WRAPPER.encode(), 0o755)
+    return files
+
+
 def install_cli(machine: Machine, project_root: Path) -> None:
     """Install this checkout's `tgi-nix` (package + Nix core) as /usr/local/bin/tgi-nix in the machine."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    with tempfile.TemporaryDirectory(prefix="tgi-nix-cli-") as tmp:
-        tree = Path(tmp) / "tgi-nix"
-        shutil.copytree(project_root / "python/src/tgi_nix", tree / "python/src/tgi_nix", ignore=ignore)
-        shutil.copytree(project_root / "modules/huggingface-tgi", tree / "modules/huggingface-tgi", ignore=ignore)
-        wrapper = tree / "tgi-nix.sh"
-        wrapper.write_text(CLI_WRAPPER)
-        wrapper.chmod(0o755)
-        machine.copy_from_host(tree, CLI_ROOT)
-    machine.succeed(f"install -m 0755 {CLI_ROOT}/tgi-nix.sh /usr/local/bin/tgi-nix", "tgi-nix --version")
+    machine.put_files(cli_files(project_root))
+    machine.succeed("tgi-nix --version")
