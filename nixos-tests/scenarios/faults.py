@@ -80,7 +80,8 @@ for name, inst in sorted(spec.items()):
         machine.wait_for_open_port(port)
         machine.fail(f"systemctl start {unit}")
         machine.succeed(f"journalctl -u {unit} --no-pager | grep -E 'address already in use|{port}' | grep -c {port}")
-        machine.succeed("systemctl stop port-squatter.service")
+        # Stop the restarting unit first: a start while a restart is pending can leave it inactive.
+        machine.succeed(f"systemctl stop {unit} port-squatter.service")
         machine.succeed(f"systemctl reset-failed {unit}; systemctl start {unit}")
         machine.wait_for_unit(unit, timeout=600)
         machine.succeed(f"curl -fsS http://127.0.0.1:{port}/health")
