@@ -1,6 +1,7 @@
 # Both units active; containers named after the instances with the right image; loopback-only
 # ports; the TGI API answers on each. Both run rootless (the default) as the one shared user, so
-# the host keeps one copy of the image. Globals: machine, subtest, spec, TOKEN, podman_of.
+# the host keeps one copy of the image; CDI devices reach a rootless container as bind mounts of the
+# host's nodes. Globals: machine, subtest, spec, TOKEN, podman_of.
 import json
 
 for name in spec:
@@ -62,3 +63,24 @@ with subtest("the TGI API answers"):
         assert reply["object"] == "chat.completion" and reply["choices"][0]["message"]["content"], reply
         metrics = machine.succeed(f"curl -fsS {base}/metrics")
         assert "tgi_request_count" in metrics and "tgi_request_duration_bucket" in metrics, metrics[:500]
+
+
+def container_env(name: str) -> dict[str, str]:
+    """The environment the container was started with (CDI edits apply there, not to `podman exec`)."""
+    raw = machine.succeed(f"{podman_of(name)} exec huggingface-tgi-{name} cat /proc/1/environ | tr '\\0' '\\n'")
+    return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
+
+
+with subtest("the fake CDI device is injected into the instance that asks for it"):
+    env = container_env("alpha")
+    assert env.get("FAKE_GPU_VISIBLE") == "fake0", env
+    assert env.get("FAKE_GPU_VENDOR") == "example.com", env
+    machine.succeed(f"{podman_of('alpha')} exec huggingface-tgi-alpha test -c /dev/fakegpu0")
+
+with subtest("an instance without cdiDevices gets no device"):
+    assert "FAKE_GPU_VISIBLE" not in container_env("beta")
+    machine.fail(f"{podman_of('beta')} exec huggingface-tgi-beta test -e /dev/fakegpu0")
+    devices = machine.succeed(
+        f"{podman_of('beta')} inspect --format '{{{{json .HostConfig.Devices}}}}' huggingface-tgi-beta"
+    ).strip()
+    assert devices in ("[]", "null"), devices

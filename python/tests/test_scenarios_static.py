@@ -9,7 +9,7 @@ from tgi_nix.testing.scenarios import fixtures, load_scenario, scenario_names
 
 
 def test_scenarios_are_discovered() -> None:
-    assert {"two-instances", "readiness", "secrets", "cache", "faults", "cdi"} <= set(scenario_names())
+    assert {"two-instances", "readiness", "doctor", "cache", "faults", "rootless"} <= set(scenario_names())
 
 
 @pytest.mark.parametrize("name", scenario_names())
