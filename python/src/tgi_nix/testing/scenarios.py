@@ -34,6 +34,7 @@ VM_PODMAN = "/usr/bin/podman"
 SPEC_PATH = "/etc/tgi-nix/spec.toml"
 # The fake CDI device's node (fixtures.json): a character device like /dev/null (1:3) on the host.
 FAKE_GPU_NODE = "/dev/fakegpu0"
+FAKE_GPU_TMPFILES = "/etc/tmpfiles.d/tgi-nix-fake-gpu.conf"
 
 
 def tests_dir() -> Path:
@@ -117,8 +118,11 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
     if scenario.options.get("fakeCdi"):
         dirs["/etc/cdi"] = 0o755
         files["/etc/cdi/example-gpu.json"] = (json.dumps(fx["fakeCdiSpec"], indent=2).encode(), 0o644)
-        # The fake device node exists on the host, as /dev/nvidia* do (rootless crun bind-mounts it).
-        commands.append(f"[ -e {FAKE_GPU_NODE} ] || mknod -m 0666 {FAKE_GPU_NODE} c 1 3")
+        # The fake device node exists on the host, as /dev/nvidia* do (rootless crun bind-mounts it),
+        # at every boot: a tmpfiles rule, the same as nixos-tests/default.nix declares (a node made
+        # once with mknod was gone after the rootless scenario's reboot and the units failed).
+        files[FAKE_GPU_TMPFILES] = (f"c {FAKE_GPU_NODE} 0666 root root - 1:3\n".encode(), 0o644)
+        commands.append(f"systemd-tmpfiles --create {FAKE_GPU_TMPFILES}")
     machine.put_files(files, dirs)
     images = sorted({inst.image for inst in enabled} | {DEFAULT_IMAGE})
     commands.append(tag_mock_image_command(images))
