@@ -120,10 +120,12 @@ class Instance(BaseModel):
     open_firewall: bool = Field(
         False,
         description=(
-            "Open `port` in the NixOS firewall (only that TCP port). Note: a rootful instance's port is "
-            "published through podman's DNAT, which the host's input firewall never sees, so on a "
-            "non-loopback `listenAddress` it is reachable from the network whatever this says (measured "
-            "in the VM, nixos-tests/scenarios/firewall.py): `listenAddress` is what decides exposure."
+            "Open `port` in the NixOS firewall (only that TCP port). A rootless instance (the default) "
+            "on a non-loopback `listenAddress` is reached from other hosts only with this on: pasta holds "
+            "its port on the host, behind the input firewall. A rootful instance's port is published "
+            "through podman's DNAT, which the input firewall never sees, so it is reachable whatever this "
+            "says and `listenAddress` decides exposure (both measured in the VM, "
+            "nixos-tests/scenarios/firewall.py)."
         ),
         examples=[True],
     )
