@@ -12,16 +12,33 @@ echo "== generated options/docs" && tgi-nix options --check
 echo "== nix parse" && git ls-files -co --exclude-standard '*.nix' | xargs -r -n1 nix-instantiate --parse >/dev/null
 echo "== shellcheck" && shellcheck modules/huggingface-tgi/scripts/*.sh
 
-marker=()
-[ "${TGI_NIX_SKIP_VM:-0}" = 1 ] && marker=(-m "not vm")
+# pytest's "no tests collected" (exit 5) must not pass as green: a broken test layout.
+run_pytest() {
+  local rc=0
+  (cd python && pytest "$@") || rc=$?
+  if [ $rc -eq 5 ]; then
+    echo "pytest collected no tests ($*): treating as failure" >&2
+    return 1
+  fi
+  return $rc
+}
+
 echo "== pytest"
-set +e
-(cd python && pytest "${marker[@]}" "$@")
-rc=$?
-set -e
-if [ $rc -eq 5 ]; then
-  # pytest's "no tests collected": a broken test layout must not pass as green.
-  echo "pytest collected no tests: treating as failure" >&2
+# Everything but the VM tests, on both cores (pytest-xdist). Meanwhile the VM image (cached by its
+# inputs, ~6 min cold, mostly downloads and one boot) builds in the background for the VM tests.
+image_pid=""
+if [ "${TGI_NIX_SKIP_VM:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
+  (cd python && exec python -m tgi_nix.testing.vm) >.vm-image.log 2>&1 &
+  image_pid=$!
+fi
+rc=0
+run_pytest -m "not vm" -n "${TGI_NIX_JOBS:-2}" "$@" || rc=$?
+[ "${TGI_NIX_SKIP_VM:-0}" = 1 ] && exit $rc
+if [ -n "$image_pid" ] && ! wait "$image_pid"; then
+  echo "building the VM image failed:" >&2
+  tail -n 40 .vm-image.log >&2
   exit 1
 fi
+# The VM tests, one QEMU at a time (each boots a VM under TCG on both cores).
+run_pytest -m vm "$@" || rc=$?
 exit $rc
