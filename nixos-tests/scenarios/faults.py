@@ -66,6 +66,21 @@ for name, inst in sorted(spec.items()):
     if mode == "rootful":
         continue
 
+    with subtest(f"{mode}: an unhealthy server (503, process and port alive) is killed by the liveness check"):
+        pid = main_pid(unit)
+        machine.succeed(f"curl -fsS -X POST http://127.0.0.1:{port}/mock/unhealthy")
+        machine.fail(f"curl -fsS --max-time 5 http://127.0.0.1:{port}/health")
+        assert main_pid(unit) == pid, "nothing but the health check may restart it"
+        # podman's check (every 30 s; the third failure in a row runs --health-on-failure=kill), run
+        # by hand instead of waiting for the user manager's timer: the same check, the same counter.
+        machine.wait_until_succeeds(
+            f"{podman} healthcheck run {container} >/dev/null 2>&1;"
+            f" test \"$(systemctl show -P MainPID {unit})\" != {pid}",
+            timeout=300,
+        )
+        wait_healthy_again(unit, port, pid)
+        machine.succeed(f"{podman} healthcheck run {container}")
+
     with subtest(f"{mode}: stop leaves no container and no process behind"):
         machine.succeed(f"systemctl stop {unit}")
         assert machine.succeed(f"{podman} ps -aq --filter name=^{container}$").strip() == ""

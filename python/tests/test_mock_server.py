@@ -261,6 +261,21 @@ def test_health_is_503_while_loading_then_200(tmp_path: Path) -> None:
     assert mock.stop()[0] == 0
 
 
+def test_mock_unhealthy_fault_turns_health_503_and_keeps_serving_the_port(tmp_path: Path) -> None:
+    mock = Mock(tmp_path)
+    assert mock.request("GET", "/health")[0] == 200
+    assert mock.request("GET", "/mock/unhealthy")[0] == 405
+    status, _, body = mock.request("POST", "/mock/unhealthy")
+    assert (status, body) == (204, b"")
+    status, headers, body = mock.request("GET", "/health")
+    assert status == 503 and json.loads(body) == UNHEALTHY and headers["content-type"] == "application/json"
+    assert mock.post("/generate", {"inputs": "hi"}) == (503, UNHEALTHY)
+    assert mock.get_json("/mock/state")["ready"] is False
+    assert mock.get_json("/info")["model_id"] == "acme/tiny-llm"  # the process and port are up
+    assert "health check failed" in mock.log
+    assert mock.stop()[0] == 0
+
+
 def test_download_happens_once_per_cache(tmp_path: Path) -> None:
     first = Mock(tmp_path)
     assert "Downloading model acme/tiny-llm" in first.log

@@ -23,7 +23,9 @@ Mock-only knobs (flag / environment variable):
                             TGI_MOCK_DOWNLOAD_STALL_AFTER   bytes after which the download hangs
                             TGI_MOCK_GATED           model ids that need HF_TOKEN (comma-separated)
 Magic input: a prompt containing ``__tgi_mock_fail__`` fails with 424 (error_type "generation").
-Mock-only endpoint: GET /mock/state -> {downloads, hf_token_sha256_prefix, ready, args, requests_in_flight}.
+Mock-only endpoints: GET /mock/state -> {downloads, hf_token_sha256_prefix, ready, args, requests_in_flight};
+POST /mock/unhealthy -> 204, and from then on /health answers 503 (TGI's "unhealthy") while the process
+and its port stay up, as when TGI's shard health check fails.
 Secrets (HF_TOKEN, --api-key) are never logged or served; only a sha256 prefix of HF_TOKEN is.
 
 Standard library only, and no imports from outside this package (tests/test_mock_stdlib.py): the

@@ -55,8 +55,9 @@ class Handler(OpenAIRoutes):
             "/tokenize": self.route_tokenize,
             "/chat_tokenize": self.route_chat_tokenize,
         }
+        mock_posts: dict[str, Callable[[], None]] = {"/mock/unhealthy": self.route_sicken}
         if cast(Server, self.server).metrics_only:
-            get_routes, post_routes = {"/metrics": self.route_metrics}, {}
+            get_routes, post_routes, mock_posts = {"/metrics": self.route_metrics}, {}, {}
         self.responded = False
         try:
             raw = self._read_body()
@@ -64,15 +65,19 @@ class Handler(OpenAIRoutes):
                 self.send(401)
             elif method == "GET" and path in get_routes:
                 get_routes[path]()
+            elif method == "POST" and path in mock_posts:
+                mock_posts[path]()
             elif method == "POST" and path in post_routes:
                 data, body = self._json(raw)
                 if path not in {"/tokenize", "/chat_tokenize"} and not self.app.healthy():
                     self.send_json(503, UNHEALTHY)
                 else:
                     post_routes[path](data, body)
-            elif path in get_routes or path in post_routes:
+            elif path in get_routes or path in post_routes or path in mock_posts:
                 allow = ",".join(
-                    m for m, routes in (("GET,HEAD", get_routes), ("POST", post_routes)) if path in routes
+                    m
+                    for m, routes in (("GET,HEAD", get_routes), ("POST", post_routes | mock_posts))
+                    if path in routes
                 )
                 self.send(405, headers={"allow": allow})
             else:
@@ -111,6 +116,14 @@ class Handler(OpenAIRoutes):
 
     def route_state(self) -> None:
         self.send_json(200, self.app.state())
+
+    def route_sicken(self) -> None:
+        """Mock-only fault: from now on /health (and every generation route) answers 503 unhealthy,
+        the process and its port stay up; only a restart heals it."""
+        self.app.sick.set()
+        self.app.log.error("health check failed: the shard does not answer (POST /mock/unhealthy)",
+                           target="text_generation_router::server")
+        self.send(204)
 
     def route_docs(self) -> None:
         html = (

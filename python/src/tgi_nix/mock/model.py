@@ -43,6 +43,9 @@ class MockTGI:
         self.s, self.log, self.store, self.token_prefix = settings, logger, store, token_prefix
         self.ready = threading.Event()
         self.stopping = threading.Event()
+        # Set by POST /mock/unhealthy: the shard's health check fails from then on, as a wedged GPU
+        # makes TGI's /health answer 503 while the process lives.
+        self.sick = threading.Event()
         self.permits = threading.BoundedSemaphore(max(1, settings.max_concurrent_requests))
         self.no_permits = settings.max_concurrent_requests == 0
         self._lock = threading.Lock()
@@ -84,7 +87,7 @@ class MockTGI:
         }
 
     def healthy(self) -> bool:
-        return self.ready.is_set() and not self.stopping.is_set()
+        return self.ready.is_set() and not self.stopping.is_set() and not self.sick.is_set()
 
     # -- concurrency
     def _acquire(self, count: int = 1) -> None:
