@@ -72,9 +72,12 @@ let
               # The deployed spec, where the Debian harness puts it too (scenarios.SPEC_PATH).
               "tgi-nix/spec.toml".source = (pkgs.formats.toml { }).generate "spec.toml" { instances = deployed; };
             }
-            // lib.optionalAttrs (options.fakeCdi or false) {
-              "cdi/example-gpu.json".text = builtins.toJSON fixtures.fakeCdiSpec;
-            };
+            // lib.optionalAttrs (options.fakeCdi or false) (
+              lib.mapAttrs' (file: cdiSpec: lib.nameValuePair "cdi/${file}" { text = builtins.toJSON cdiSpec; }) fixtures.fakeCdi.specs
+            );
+          # No GPU, no driver: the fixed fake nvidia.com/gpu spec above stands in for what the
+          # toolkit's generator writes (it needs the driver); the module then lists /etc/cdi itself.
+          hardware.nvidia-container-toolkit.enable = lib.mkIf (options.fakeCdi or false) (lib.mkForce false);
           # Module loading locked before the instances start (provision.lock_module_loading_at_boot
           # installs the same unit in the Debian VM): they start only with what boot.kernelModules loaded.
           systemd.services.lock-kernel-modules = lib.mkIf (options.lockKernelModules or false) {
@@ -91,8 +94,11 @@ let
           };
           # The stand-in Hub (a listener the scenario starts) is reached from the containers.
           networking.firewall.allowedTCPPorts = lib.optional (options ? fakeHubPort) options.fakeHubPort;
-          # The fake CDI device's node on the host (a /dev/null twin), as the Debian harness makes it.
-          systemd.tmpfiles.rules = lib.optional (options.fakeCdi or false) "c /dev/fakegpu0 0666 root root - 1:3";
+          # The fake CDI devices' nodes on the host (/dev/null, zero, full twins), as the Debian harness
+          # makes them (scenarios.fake_node_rules).
+          systemd.tmpfiles.rules = lib.optionals (options.fakeCdi or false) (
+            lib.mapAttrsToList (path: devnum: "c ${path} 0666 root root - ${devnum}") fixtures.fakeCdi.nodes
+          );
         };
       testScript =
         { nodes, ... }:

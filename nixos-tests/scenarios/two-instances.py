@@ -71,16 +71,26 @@ def container_env(name: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
 
 
-with subtest("the fake CDI device is injected into the instance that asks for it"):
-    env = container_env("alpha")
-    assert env.get("FAKE_GPU_VISIBLE") == "fake0", env
-    assert env.get("FAKE_GPU_VENDOR") == "example.com", env
-    machine.succeed(f"{podman_of('alpha')} exec huggingface-tgi-alpha test -c /dev/fakegpu0")
+def devices_in(name: str) -> set[str]:
+    out = machine.succeed(f"{podman_of(name)} exec huggingface-tgi-{name} sh -c 'ls /dev/fake* 2>/dev/null || true'")
+    return set(out.split())
 
-with subtest("an instance without cdiDevices gets no device"):
-    assert "FAKE_GPU_VISIBLE" not in container_env("beta")
-    machine.fail(f"{podman_of('beta')} exec huggingface-tgi-beta test -e /dev/fakegpu0")
-    devices = machine.succeed(
-        f"{podman_of('beta')} inspect --format '{{{{json .HostConfig.Devices}}}}' huggingface-tgi-beta"
-    ).strip()
-    assert devices in ("[]", "null"), devices
+
+with subtest("gpus = \"all\": every fake GPU and the control node through CDI, plus the vendor device"):
+    env = container_env("alpha")
+    assert env.get("FAKE_NVIDIA_GPU_0") == env.get("FAKE_NVIDIA_GPU_1") == "present", env
+    assert env.get("NVIDIA_VISIBLE_DEVICES") == "void", env
+    assert env.get("FAKE_GPU_VISIBLE") == "fake0" and env.get("FAKE_GPU_VENDOR") == "example.com", env
+    assert devices_in("alpha") == {"/dev/fakenvidia0", "/dev/fakenvidia1", "/dev/fakenvidiactl", "/dev/fakegpu0"}
+    machine.succeed(f"{podman_of('alpha')} exec huggingface-tgi-alpha test -c /dev/fakenvidia1")
+
+with subtest("gpus = [ 1 ]: that GPU only, no other instance's device"):
+    env = container_env("beta")
+    assert env.get("FAKE_NVIDIA_GPU_1") == "present" and "FAKE_NVIDIA_GPU_0" not in env, env
+    assert "FAKE_GPU_VISIBLE" not in env, env
+    assert devices_in("beta") == {"/dev/fakenvidia1", "/dev/fakenvidiactl"}
+    # The unit asked for that CDI name and nothing else.
+    create = json.loads(machine.succeed(
+        f"{podman_of('beta')} inspect --format '{{{{json .Config.CreateCommand}}}}' huggingface-tgi-beta"
+    ))
+    assert [a for a in create if a.startswith("--device")] == ["--device=nvidia.com/gpu=1"], create

@@ -116,6 +116,10 @@ def test_cdi_spec_dirs_are_listed_once(run: tuple[subprocess.CompletedProcess[st
         assert {"/etc/cdi", "/run/cdi"} <= set(real), f"{eval_json.parent.name}: {dirs}"
     assert seen >= 3  # GPU examples (NVIDIA module's entries) and cdi-other-vendor (ours)
     assert evaluated(run, "cdi-other-vendor")["containersConf"]["engine"]["cdi_spec_dirs"] == ["/etc/cdi", "/run/cdi"]
+    # The VM scenarios' fake GPUs: gpus with the toolkit forced off still finds /etc/cdi.
+    fake = evaluated(run, "gpus-fake-cdi")
+    assert fake["failedAssertions"] == []
+    assert fake["containersConf"]["engine"]["cdi_spec_dirs"] == ["/etc/cdi", "/run/cdi"]
 
 
 def test_open_webui_default_port_moves_off_an_instance(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:

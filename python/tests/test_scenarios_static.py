@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tgi_nix.generate.validate import validate
@@ -56,3 +58,37 @@ def test_firewall_scenario_opens_the_ports_the_core_lists() -> None:
     closed = _Recorder()
     apply_firewall(closed, [])  # type: ignore[arg-type]
     assert "dport" not in closed.commands[0] and "policy drop" in closed.commands[0]
+
+
+def test_a_scenario_image_file_other_than_the_mock_archive_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tgi_nix.errors import SpecError
+    from tgi_nix.testing import scenarios
+    from tgi_nix.testing.vm.mockimage import ARCHIVE, IMAGE_REF
+
+    root = tmp_path / "nixos-tests"
+    (root / "scenarios").mkdir(parents=True)
+    monkeypatch.setattr(scenarios, "tests_dir", lambda: root)
+    base = '[instances.x]\nmodel = "acme/x"\nport = 8080\n'
+    (root / "scenarios" / "ok.toml").write_text(base + f'image = "{IMAGE_REF}"\nimageFile = "{ARCHIVE}"\n')
+    assert load_scenario("ok").spec.instances["x"].image_file == ARCHIVE
+    (root / "scenarios" / "bad.toml").write_text(base + 'imageFile = "/srv/tgi.tar"\n')
+    with pytest.raises(SpecError, match=r"instances\.x\.imageFile: .*write imageFile = \"/opt/tgi-mock-image.tar\""):
+        load_scenario("bad")
+
+
+def test_fake_cdi_nodes_become_one_tmpfiles_rule_each() -> None:
+    from tgi_nix.testing.scenarios import fake_node_rules
+
+    nodes = fixtures()["fakeCdi"]["nodes"]
+    rules = fake_node_rules(nodes).splitlines()
+    assert len(rules) == len(nodes) and "c /dev/fakenvidia1 0666 root root - 1:5" in rules
+    # Every node a fake CDI spec names is made on the host.
+    named = {
+        node["path"]
+        for spec in fixtures()["fakeCdi"]["specs"].values()
+        for edits in [spec.get("containerEdits", {})] + [d["containerEdits"] for d in spec["devices"]]
+        for node in edits.get("deviceNodes", [])
+    }
+    assert named == set(nodes)

@@ -32,8 +32,7 @@ from .vm.errors import log
 VM_PODMAN = "/usr/bin/podman"
 # Where both drivers put the deployed spec on the machine (for `tgi-nix doctor` and friends).
 SPEC_PATH = "/etc/tgi-nix/spec.toml"
-# The fake CDI device's node (fixtures.json): a character device like /dev/null (1:3) on the host.
-FAKE_GPU_NODE = "/dev/fakegpu0"
+# The tmpfiles rule that makes the fake CDI devices' nodes (fixtures.json "fakeCdi") at every boot.
 FAKE_GPU_TMPFILES = "/etc/tmpfiles.d/tgi-nix-fake-gpu.conf"
 
 
@@ -70,12 +69,28 @@ class Scenario:
 
 
 def load_scenario(name: str) -> Scenario:
+    from .vm.mockimage import ARCHIVE, IMAGE_REF
+
     toml_path = tests_dir() / "scenarios" / f"{name}.toml"
     data = tomllib.loads(toml_path.read_text())
     options = data.pop("scenario", {})
     if not isinstance(options, dict):
         raise SpecError(f"{toml_path}: [scenario] must be a table")
-    return Scenario(name, parse_spec(data, str(toml_path)), toml_path.with_suffix(".py"), options)
+    spec = parse_spec(data, str(toml_path))
+    # The only image archive in the VM is the mock's (nixos-tests/default.nix gives every instance
+    # the same pair on NixOS).
+    for inst_name, inst in spec.instances.items():
+        if inst.image_file is not None and (inst.image_file, inst.image) != (ARCHIVE, IMAGE_REF):
+            raise SpecError(
+                f"{toml_path}: instances.{inst_name}.imageFile: a scenario loads the mock's archive only;"
+                f' write imageFile = "{ARCHIVE}" and image = "{IMAGE_REF}"'
+            )
+    return Scenario(name, spec, toml_path.with_suffix(".py"), options)
+
+
+def fake_node_rules(nodes: dict[str, str]) -> str:
+    """tmpfiles.d lines for the fake device nodes (path -> "major:minor"), one per node."""
+    return "".join(f"c {path} 0666 root root - {devnum}\n" for path, devnum in sorted(nodes.items()))
 
 
 def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
@@ -116,26 +131,31 @@ def deploy(machine: Any, scenario: Scenario, workdir: Path) -> CoreResult:
     # Like `install -d -m 0700`: an existing folder gets the mode too.
     commands = [f"chmod 0700 {shlex.quote(d)}" for d in sorted(dirs)]
     if scenario.options.get("fakeCdi"):
+        fake = fx["fakeCdi"]
         dirs["/etc/cdi"] = 0o755
-        files["/etc/cdi/example-gpu.json"] = (json.dumps(fx["fakeCdiSpec"], indent=2).encode(), 0o644)
-        # The fake device node exists on the host, as /dev/nvidia* do (rootless crun bind-mounts it),
-        # at every boot: a tmpfiles rule, the same as nixos-tests/default.nix declares (a node made
-        # once with mknod was gone after the rootless scenario's reboot and the units failed).
-        files[FAKE_GPU_TMPFILES] = (f"c {FAKE_GPU_NODE} 0666 root root - 1:3\n".encode(), 0o644)
+        for spec_name, cdi_spec in fake["specs"].items():
+            files[f"/etc/cdi/{spec_name}"] = (json.dumps(cdi_spec, indent=2).encode(), 0o644)
+        # The fake devices' nodes exist on the host, as /dev/nvidia* do (rootless crun bind-mounts
+        # them), at every boot: a tmpfiles rule, the same as nixos-tests/default.nix declares (a node
+        # made once with mknod was gone after the rootless scenario's reboot and the units failed).
+        files[FAKE_GPU_TMPFILES] = (fake_node_rules(fake["nodes"]).encode(), 0o644)
         commands.append(f"systemd-tmpfiles --create {FAKE_GPU_TMPFILES}")
     machine.put_files(files, dirs)
     images = sorted({inst.image for inst in enabled} | {DEFAULT_IMAGE})
     commands.append(tag_mock_image_command(images))
     machine.succeed(" && ".join(commands))
-    # Once per rootless user (instances without a user of their own share one storage).
+    # Once per rootless user (instances without a user of their own share one storage), unless all
+    # of the user's instances load the image themselves (imageFile: their image unit's podman load).
     for user_name, user in sorted(core.users.items()):
         refs = sorted({
             f.image.reference
-            for f in core.instances.values()
+            for name, f in core.instances.items()
             if f.podman_user is not None and f.podman_user.name == user_name
+            and scenario.spec.instances[name].image_file is None
         })  # fmt: skip
-        tag_mock_image_as(machine, user, refs)
-        log(f"deploy: mock image in {user_name}'s storage")
+        if refs:
+            tag_mock_image_as(machine, user, refs)
+            log(f"deploy: mock image in {user_name}'s storage")
 
     if scenario.options.get("firewall"):
         # NixOS's firewall is on by default and opens the module's firewallPorts; here the same ports.

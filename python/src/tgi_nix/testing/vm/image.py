@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ...nix.facts import PodmanUser
 
 # Bump when the build steps change in a way the hashed inputs do not show.
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"
 ROOT_SIZE = "6G"
 KEEP_IMAGES = 3
 
@@ -228,6 +228,14 @@ def _provision(work: Path) -> dict[str, str]:
         versions["podman_import_seconds"] = f"{time.monotonic() - t0:.1f}"
         log(f"podman import of the mock image: {versions['podman_import_seconds']} s")
         m.succeed("podman image exists " + mockimage.IMAGE_REF, "podman info >/dev/null")
+        t0 = time.monotonic()
+        m.succeed(
+            f"podman save --format docker-archive -o {mockimage.ARCHIVE} {mockimage.IMAGE_REF}",
+            f"chmod 0644 {mockimage.ARCHIVE}",
+            timeout=600,
+        )
+        versions["podman_save_seconds"] = f"{time.monotonic() - t0:.1f}"
+        log(f"podman save of the mock image (for imageFile): {versions['podman_save_seconds']} s")
         # The shared rootless user, made by render-units' own script (deploy runs it again and finds
         # nothing to change), with the mock in its storage.
         script, user = shared_user_setup()

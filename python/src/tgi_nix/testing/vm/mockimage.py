@@ -17,6 +17,9 @@ from pathlib import Path
 SUITE = "trixie"
 PACKAGES = ("python3", "curl", "ca-certificates", "dash", "coreutils")
 IMAGE_REF = "localhost/tgi-mock:latest"
+# The same image as a `podman save` archive (docker-archive, named IMAGE_REF) in the VM image, for
+# instances that load theirs with `imageFile`, as the NixOS tests load theirs (nixos-tests/default.nix).
+ARCHIVE = "/opt/tgi-mock-image.tar"
 # The mock package (tgi_nix/mock, standard library only), copied as a folder and run with `python3 -m`;
 # its imports are relative, so the package name in the image does not matter.
 MOCK_PACKAGE = Path(__file__).resolve().parents[2] / "mock"
