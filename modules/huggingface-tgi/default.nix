@@ -38,6 +38,9 @@ let
     setpriv = "${pkgs.util-linux}/bin/setpriv";
     # The units run on this system's systemd (NixOS 25.05 and later ship >= 257).
     systemdVersion = lib.toInt (lib.versions.major config.systemd.package.version);
+    # Without the NVIDIA module (forced off: the CDI spec comes another way) no generator unit to wait for.
+    cdiGenerator =
+      if config.hardware.nvidia-container-toolkit.enable then core.nvidiaCdiGenerator else null;
   };
 
   enabled = filterAttrs (_: inst: inst.enable) cfg.instances;

@@ -118,8 +118,20 @@ def test_cdi_spec_dirs_are_listed_once(run: tuple[subprocess.CompletedProcess[st
     assert evaluated(run, "cdi-other-vendor")["containersConf"]["engine"]["cdi_spec_dirs"] == ["/etc/cdi", "/run/cdi"]
     # The VM scenarios' fake GPUs: gpus with the toolkit forced off still finds /etc/cdi.
     fake = evaluated(run, "gpus-fake-cdi")
-    assert fake["failedAssertions"] == []
+    assert fake["failedAssertions"] == [] and fake["nvidiaToolkit"] is False
     assert fake["containersConf"]["engine"]["cdi_spec_dirs"] == ["/etc/cdi", "/run/cdi"]
+
+
+def test_gpu_units_wait_for_the_cdi_generator_only_where_nixos_has_one(
+    run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    generator = "nvidia-container-toolkit-cdi-generator.service"
+    with_toolkit = evaluated(run, "quick-deploy")
+    assert with_toolkit["nvidiaToolkit"] is True
+    assert generator in with_toolkit["units"]["huggingface-tgi-scout.service"]
+    # The toolkit forced off: no After=/Wants= on a unit this system lacks.
+    without = evaluated(run, "gpus-fake-cdi")
+    assert all(generator not in text for text in without["units"].values())
 
 
 def test_open_webui_default_port_moves_off_an_instance(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:

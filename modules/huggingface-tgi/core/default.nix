@@ -56,7 +56,7 @@ in
 {
   inherit (systemd) escapeExecArg execLine parseTimespan;
   inherit (hardening) kernelModulesFor;
-  inherit (units) unitPrefix stateRoot;
+  inherit (units) unitPrefix stateRoot nvidiaCdiGenerator;
   inherit scriptBodies;
 
   # instances: attrset name -> complete option set. Returns everything the NixOS module and
@@ -78,6 +78,9 @@ in
       # The major version of the systemd the units run on; null: a current one (NixOS). Older
       # ones get equivalents of the keys they lack, listed in `notes`.
       systemdVersion ? null,
+      # The unit that writes the NVIDIA CDI spec, which a GPU instance waits for; null: none on
+      # this host (NixOS without hardware.nvidia-container-toolkit: the spec comes another way).
+      cdiGenerator ? units.nvidiaCdiGenerator,
     }:
     let
       script = name: if scripts != null then scripts.${name} else "${scriptsDir}/${name}.sh";
@@ -87,6 +90,7 @@ in
       enabled = if oversized != [ ] then { } else filterAttrs (_: inst: inst.enable) instances;
       facts = builtins.mapAttrs (units.instance {
           inherit
+            cdiGenerator
             podman
             setpriv
             script

@@ -26,10 +26,11 @@ let
 
 in
 {
-  inherit unitPrefix stateRoot restartPolicy;
+  inherit unitPrefix stateRoot restartPolicy nvidiaCdiGenerator;
 
   instance =
     {
+      cdiGenerator,
       podman,
       setpriv,
       script,
@@ -223,9 +224,9 @@ in
         ]
         ++ optional modelUnit "${modelUnitName}.service"
         # The CDI spec must exist before a GPU container starts (nixpkgs #353059).
-        ++ optional gpu nvidiaCdiGenerator
+        ++ optional (gpu && cdiGenerator != null) cdiGenerator
         ++ optional rootless podmanUser.manager;
-        wants = [ "network-online.target" ] ++ optional gpu nvidiaCdiGenerator;
+        wants = [ "network-online.target" ] ++ optional (gpu && cdiGenerator != null) cdiGenerator;
         # The user manager runs podman's health-check timers (liveness; podman #12778).
         requires = [ "${imageUnitName}.service" ] ++ optional modelUnit "${modelUnitName}.service" ++ optional rootless podmanUser.manager;
         partOf = [ ];
