@@ -68,6 +68,11 @@ for name, inst in sorted(spec.items()):
 
     with subtest(f"{mode}: an unhealthy server (503, process and port alive) is killed by the liveness check"):
         pid = main_pid(unit)
+        # podman's startup check hands over to liveness once it passes (its timer: every 30 s); until
+        # then failures do not count. Run it once while the server is healthy, as the timer would.
+        machine.wait_until_succeeds(f"{podman} healthcheck run {container}", timeout=120)
+        status = f"{podman} inspect --format '{{{{.State.Health.Status}}}}' {container}"
+        assert machine.succeed(status).strip() == "healthy"
         machine.succeed(f"curl -fsS -X POST http://127.0.0.1:{port}/mock/unhealthy")
         machine.fail(f"curl -fsS --max-time 5 http://127.0.0.1:{port}/health")
         assert main_pid(unit) == pid, "nothing but the health check may restart it"
