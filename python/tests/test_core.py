@@ -137,7 +137,7 @@ def test_core_invariants(data: dict[str, Any]) -> None:
         assert "Type=notify" in text and "--sdnotify=conmon" in argv
         host = facts.network.reachable_host
         assert unit_lines(text, "ExecStartPost") == [
-            f"/usr/local/libexec/tgi-nix/wait-ready.sh {host} {inst.port} {unit}"
+            f"/usr/local/libexec/tgi-nix/wait-ready.sh {host} {inst.port} {unit} /usr/bin/podman {unit}"
         ]
         # No IP filter: it would see the poll's packets after netavark's DNAT (hardening.nix).
         assert not unit_lines(text, "IPAddressDeny") and not unit_lines(text, "IPAddressAllow")

@@ -615,12 +615,14 @@ class _Health:
             self.server = None
 
 
-def _wait_ready(host: str, port: int, mainpid: int | None, timeout: float = 20) -> subprocess.Popen[str]:
+def _wait_ready(
+    host: str, port: int, mainpid: int | None, timeout: float = 20, podman: list[str] | None = None
+) -> subprocess.Popen[str]:
     env = {"PATH": SYSTEM_PATH}  # no systemd-notify socket: STATUS= is best effort
     if mainpid is not None:
         env["MAINPID"] = str(mainpid)
     return subprocess.Popen(
-        [_tool("bash"), str(SCRIPTS / "wait-ready.sh"), host, str(port), UNIT],
+        [_tool("bash"), str(SCRIPTS / "wait-ready.sh"), host, str(port), UNIT, *(podman or [])],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -660,6 +662,29 @@ def test_wait_ready_waits_through_a_closed_port_and_503_and_succeeds_on_200(main
     assert lines[0] == f"{UNIT}: waiting for http://127.0.0.1:{health.port}/health: port closed (TGI downloads or loads the model)"
     assert lines[1] == f"{UNIT}: waiting for http://127.0.0.1:{health.port}/health: HTTP 503 (not ready)"
     assert lines[-1].startswith(f"{UNIT}: http://127.0.0.1:{health.port}/health answered 200 after ")
+
+
+def test_wait_ready_runs_podmans_health_check_once_when_ready(mainpid: int, tmp_path: Path) -> None:
+    # The hand-over to liveness: one `podman healthcheck run <container>` after the 200, none before.
+    calls = tmp_path / "calls"
+    fake = tmp_path / "podman"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    health = _Health()
+    proc = _wait_ready("127.0.0.1", health.port, mainpid, podman=[str(fake), "huggingface-tgi-x"])
+    try:
+        time.sleep(0.8)
+        assert proc.poll() is None and not calls.exists(), "no check while the server loads"
+        health.serve(200)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        health.stop()
+    assert proc.returncode == 0, err
+    deadline = time.monotonic() + 5
+    while not calls.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert calls.read_text() == "healthcheck run huggingface-tgi-x\n"
 
 
 def test_wait_ready_reaches_an_ipv6_address(mainpid: int) -> None:

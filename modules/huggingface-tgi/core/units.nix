@@ -248,11 +248,14 @@ in
           ExecStart = execLine ([ podman ] ++ podmanArgs);
           # Active only once /health answers 200 on the published address, polled from the host
           # every 0.25 s; fails at once when the container exits first. TimeoutStartSec= bounds it.
+          # Then podman's health check runs once, handing over to liveness at once (wait-ready.sh).
           ExecStartPost = execLine [
             (script "wait-ready")
             net.reachableHost
             (toString inst.port)
             unitName
+            podman
+            containerName
           ];
           ExecStopPost = [
             # Rootless networking (pasta) lives in the container's user namespace and dies with it;
