@@ -31,6 +31,8 @@ from tgi_nix.testing.vm.host import missing_host_packages
 
 pytestmark = [
     pytest.mark.vm,
+    # One worker runs this module (under `-n 2 --dist loadgroup`): its tests share one booted machine.
+    pytest.mark.xdist_group("vm-machine"),
     pytest.mark.skipif(
         bool(missing_host_packages()) or os.geteuid() != 0,
         reason="needs root and the host tools (python -m tgi_nix.testing.vm --install-host-deps)",
