@@ -33,6 +33,7 @@ cd /root
 # reads the rest (`head -c`, __tn_recv) gets exactly the bytes after its line.
 exec 0<>"$port" 1>&0 2>&0
 echo "{READY_MARKER}"
+# --noediting: readline made an 8 KB command take a minute (on the console's tty).
 exec /bin/bash --norc --noprofile --noediting
 """
 
@@ -65,8 +66,6 @@ MASKED_UNITS = (
     "podman-auto-update.service",
     "podman-restart.service",
     "serial-getty@ttyS0.service",
-    # systemd-getty-generator starts a getty on virtualizer consoles: it would take the backdoor's tty.
-    "serial-getty@hvc0.service",
     "getty@tty1.service",
 )
 
