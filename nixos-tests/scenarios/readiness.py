@@ -83,5 +83,7 @@ with subtest("a model that never loads fails the unit with a clear message"):
     )
     result = machine.succeed("systemctl show -P Result huggingface-tgi-stuck.service").strip()
     assert result in ("timeout", "success"), result  # "success" only while a restart is already under way
-    # The timeout hits while ExecStartPost= (wait-ready) still polls: "Start-post operation timed out".
-    machine.succeed("journalctl -u huggingface-tgi-stuck.service --no-pager | grep -ci 'start-post operation timed out'")
+    # systemd's own word that startTimeout hit. Usually while ExecStartPost= (wait-ready) polls
+    # ("Start-post operation timed out"); in CI, with two VMs loading the host and four instances
+    # starting, podman had not even reported the container started within 40 s ("Start operation ...").
+    machine.succeed("journalctl -u huggingface-tgi-stuck.service --no-pager | grep -Ei 'start(-post)? operation timed out'")
