@@ -122,6 +122,16 @@ def test_wait_for_unit(machine: Machine) -> None:
     with pytest.raises(RequestedAssertionFailed, match="inactive and there are no pending jobs"):
         machine.wait_for_unit("systemd-timesyncd.service", timeout=60)  # masked in the image
     assert time.monotonic() - t0 < 30  # both fail fast, not after the timeout
+    # A unit left inactive by a dependency that failed: the error names the dependency and shows its status.
+    machine.succeed(
+        "printf '[Service]\\nType=oneshot\\nExecStart=/bin/false\\n' > /run/systemd/system/broken.service"
+        " && printf '[Unit]\\nRequires=broken.service\\nAfter=broken.service\\n[Service]\\nExecStart=/bin/sleep 600\\n'"
+        " > /run/systemd/system/needy.service && systemctl daemon-reload && systemctl start --no-block needy.service"
+    )
+    with pytest.raises(RequestedAssertionFailed, match="inactive and there are no pending jobs") as err:
+        machine.wait_for_unit("needy.service", timeout=60)
+    assert "required and not active: ['broken.service']" in str(err.value), err.value
+    assert "/bin/false" in str(err.value), err.value  # broken.service's own status
 
 
 def test_wait_for_ports(machine: Machine) -> None:

@@ -105,16 +105,26 @@ class MachineVerbs(ABC):
         def check(_last: bool) -> bool:
             state = self.get_unit_property(unit, "ActiveState", user)
             if state == "failed":
-                self._raise(RequestedAssertionFailed, f'unit "{unit}" reached state "{state}"')
+                self._raise(RequestedAssertionFailed, f'unit "{unit}" reached state "{state}"\n{self._why(unit, user)}')
             if state == "inactive":
                 _, jobs = self.systemctl("list-jobs --full 2>&1", user)
                 if "No jobs" in jobs and self.get_unit_property(unit, "ActiveState", user) == state:
                     self._raise(
-                        RequestedAssertionFailed, f'unit "{unit}" is inactive and there are no pending jobs'
+                        RequestedAssertionFailed,
+                        f'unit "{unit}" is inactive and there are no pending jobs\n{self._why(unit, user)}',
                     )
             return state == "active"
 
         self._retry(check, timeout, f"waiting for unit {unit}")
+
+    def _why(self, unit: str, user: str | None) -> str:
+        """`systemctl status` of a unit that will not come up and of each unit it requires that is not
+        active (a dependency that failed leaves the unit inactive, with its own journal silent)."""
+        info = self.get_unit_info(unit, user)
+        required = " ".join(info.get(key, "") for key in ("Requires", "Requisite", "BindsTo")).split()
+        down = [dep for dep in required if self.get_unit_property(dep, "ActiveState", user) != "active"]
+        _, status = self.systemctl(f"status --no-pager --full --lines=25 {' '.join([unit, *down])} 2>&1", user)
+        return f"Result={info.get('Result', '')}; required and not active: {down or 'none'}\n{status}"
 
     def wait_for_file(self, filename: str, timeout: int = 900) -> None:
         self._retry(
