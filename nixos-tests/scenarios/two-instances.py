@@ -94,3 +94,23 @@ with subtest("gpus = [ 1 ]: that GPU only, no other instance's device"):
         f"{podman_of('beta')} inspect --format '{{{{json .Config.CreateCommand}}}}' huggingface-tgi-beta"
     ))
     assert [a for a in create if a.startswith("--device")] == ["--device=nvidia.com/gpu=1"], create
+
+with subtest("a pull that fails once: the instance's start waits for the image unit's retry, then comes up"):
+    # As at a boot before the network is up: the image is missing and the registry unreachable (the
+    # VM has no network) at the first try, present at the retry 30 s later.
+    unit, image_unit, ref = "huggingface-tgi-beta.service", "huggingface-tgi-beta-image.service", spec["beta"]["image"]
+    podman = podman_of("beta")
+    image_id = machine.succeed(f"{podman} image inspect --format '{{{{.Id}}}}' {ref}").strip()
+    machine.succeed(f"systemctl stop {unit} {image_unit}", f"{podman} untag {ref} {ref}")
+    machine.fail(f"{podman} image exists {ref}")
+    failures = f"journalctl -u {image_unit} --no-pager | grep -c 'Failed with result' || true"
+    before = int(machine.succeed(failures).strip())
+    machine.succeed(f"systemctl start --no-block {unit}")
+    machine.wait_until_succeeds(f"test $({failures}) -gt {before}", timeout=300)
+    # The failed try did not fail the instance's start ('dependency'): its job still waits.
+    machine.succeed(f"systemctl list-jobs --no-legend | grep -F {unit}")
+    machine.succeed(f"{podman} tag {image_id} {ref}")
+    machine.wait_for_unit(unit, timeout=600)
+    assert int(machine.succeed(f"systemctl show -P NRestarts {image_unit}").strip()) >= 1
+    machine.fail(f"journalctl -u {unit} --no-pager | grep -F \"result 'dependency'\"")
+    machine.succeed(f"curl -fsS http://127.0.0.1:{spec['beta']['port']}/health")

@@ -1,5 +1,6 @@
 """The systemd the units run on: render-units/validate render for a target version (RestartSteps
-and RestartMaxDelaySec need systemd >= 254) and say what they changed; the image unit's retries end."""
+and RestartMaxDelaySec need systemd >= 254) and say what they changed; the image unit's retries end,
+and while they last the main unit's start waits for them (RestartMode=direct, systemd >= 254)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,27 @@ def test_image_unit_gives_up_and_opens_no_gpu_device() -> None:
     assert any("nvidia" in d for d in main["DeviceAllow"])
     (stop,) = image["ExecStopPost"]
     assert stop.split()[1:] == ["huggingface-tgi-g-image", "30min", "ghcr.io/huggingface/text-generation-inference:3.3.7"]
+
+
+def image_unit(version: int | None) -> dict[str, list[str]]:
+    core = evaluate(parse_spec(GPU_SPEC), podman="/usr/bin/podman", systemd_version=version)
+    return keys(core.unit_files["huggingface-tgi-g-image.service"])
+
+
+@pytest.mark.parametrize("version", [None, 254, 257])
+def test_a_retried_pull_keeps_the_main_units_start_waiting(version: int | None) -> None:
+    # RestartMode=direct: a failed try goes straight back to activating, so the main unit's start job
+    # (Requires=/After= the image unit) waits for the retry instead of failing with 'dependency'.
+    assert image_unit(version)["RestartMode"] == ["direct"]
+    main, _ = main_unit(version)
+    assert "RestartMode" not in main  # the main unit's own failures stay visible (OnFailure=, doctor)
+
+
+@pytest.mark.parametrize("version", [245, 252, 253])
+def test_older_systemd_is_told_that_a_failed_pull_stops_the_main_units_start(version: int) -> None:
+    assert "RestartMode" not in image_unit(version)  # unknown to systemd < 254
+    (note,) = main_unit(version)[1]
+    assert "RestartMode=direct" in note and "start it again once the image unit is active" in note
 
 
 def test_image_failure_report_names_the_image_and_the_way_out() -> None:

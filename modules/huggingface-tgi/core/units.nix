@@ -344,6 +344,7 @@ in
           Restart = "on-failure";
           inherit (imageRetry) RestartSec;
         }
+        // restart.imageService
         # pulling or loading an image opens no GPU device node
         // removeAttrs (sandboxFor false) [
           "ReadWritePaths"

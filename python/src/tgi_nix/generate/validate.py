@@ -19,9 +19,10 @@ from ..nix.facts import CoreResult
 from ..spec.schema import Spec
 from .render import SCRIPTS_SUBDIR, executable_files, render_spec_module, render_unit_tree
 
-# Keys that only a newer systemd-analyze than the host's knows (RestartSteps/RestartMaxDelaySec:
-# systemd 254). The core renders them only for a target systemd that has them.
-_NEWER_SYSTEMD_KEYS = {"RestartSteps": 254, "RestartMaxDelaySec": 254}
+# Keys that only a newer systemd-analyze than the host's knows (RestartSteps/RestartMaxDelaySec and
+# the image unit's RestartMode: systemd 254). The core renders them only for a target systemd that
+# has them (core/restart.nix).
+_NEWER_SYSTEMD_KEYS = {"RestartSteps": 254, "RestartMaxDelaySec": 254, "RestartMode": 254}
 # `<unit>:<line>: <message>`, as systemd reports a line it rejects.
 _POSITION_RE = re.compile(r"^(?P<unit>[^\s:/]+\.service):(?P<line>\d+): (?P<message>.*)$")
 _UNKNOWN_KEY_RE = re.compile(r"Unknown key '?(?P<key>[A-Za-z]+)'? in section")
