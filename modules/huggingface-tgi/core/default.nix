@@ -144,6 +144,8 @@ in
           inherit (units.restartPolicy systemdVersion) note;
         in
         optional (all != [ ] && note != null) note;
+      # Unit keys rendered only for a target systemd at least this new (name -> version).
+      newerSystemdKeys = units.keysSince;
       instances = builtins.mapAttrs (
         _: f:
         removeAttrs f [

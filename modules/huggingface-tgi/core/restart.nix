@@ -9,6 +9,13 @@ rec {
   # up after about the same 23 min of immediate failures, and a short burst of crashes (a GPU
   # reset, a registry hiccup) costs a minute each instead of failing the unit.
   restartBackoffSince = 254;
+  # The keys restartPolicy renders only for a systemd that knows them (validate: a host whose
+  # systemd-analyze is older cannot check them, which is a note, not an error).
+  keysSince = {
+    RestartSteps = restartBackoffSince;
+    RestartMaxDelaySec = restartBackoffSince;
+    RestartMode = restartBackoffSince;
+  };
   restartPolicy =
     systemdVersion:
     if systemdVersion == null || systemdVersion >= restartBackoffSince then

@@ -22,11 +22,11 @@ let
   # NixOS's hardware.nvidia-container-toolkit writes /run/cdi/nvidia-container-toolkit.json here.
   nvidiaCdiGenerator = "nvidia-container-toolkit-cdi-generator.service";
 
-  inherit (import ./restart.nix) restartPolicy imageRetry;
+  inherit (import ./restart.nix) restartPolicy imageRetry keysSince;
 
 in
 {
-  inherit unitPrefix stateRoot restartPolicy nvidiaCdiGenerator;
+  inherit unitPrefix stateRoot restartPolicy keysSince nvidiaCdiGenerator;
 
   instance =
     {

@@ -19,10 +19,6 @@ from ..nix.facts import CoreResult
 from ..spec.schema import Spec
 from .render import SCRIPTS_SUBDIR, executable_files, render_spec_module, render_unit_tree
 
-# Keys that only a newer systemd-analyze than the host's knows (RestartSteps/RestartMaxDelaySec and
-# the image unit's RestartMode: systemd 254). The core renders them only for a target systemd that
-# has them (core/restart.nix).
-_NEWER_SYSTEMD_KEYS = {"RestartSteps": 254, "RestartMaxDelaySec": 254, "RestartMode": 254}
 # `<unit>:<line>: <message>`, as systemd reports a line it rejects.
 _POSITION_RE = re.compile(r"^(?P<unit>[^\s:/]+\.service):(?P<line>\d+): (?P<message>.*)$")
 _UNKNOWN_KEY_RE = re.compile(r"Unknown key '?(?P<key>[A-Za-z]+)'? in section")
@@ -91,11 +87,18 @@ def explain(line: str, unit_dir: Path, owners: Mapping[str, str]) -> str:
 
 
 def verify_units(
-    unit_dir: Path, podman: str, target: int | None = None, owners: Mapping[str, str] | None = None
+    unit_dir: Path,
+    podman: str,
+    target: int | None = None,
+    owners: Mapping[str, str] | None = None,
+    newer_keys: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Run `systemd-analyze verify` on every unit in `unit_dir`, rendered for systemd `target`
     (None: current); return notes, raise on real errors naming the unit line and, through `owners`
-    (unit file -> instance name), the options it comes from."""
+    (unit file -> instance name), the options it comes from. `newer_keys` (the core's
+    newerSystemdKeys: key -> first systemd that has it) are rendered only for a target that has
+    them, so an older host's systemd-analyze rejecting one is a note."""
+    newer_keys = newer_keys or {}
     version = systemd_version()
     units = sorted(str(p) for p in unit_dir.glob("*.service"))
     if not units:
@@ -116,14 +119,10 @@ def verify_units(
         if not line:
             continue
         key = _UNKNOWN_KEY_RE.search(line)
-        if (
-            key
-            and key.group("key") in _NEWER_SYSTEMD_KEYS
-            and version < _NEWER_SYSTEMD_KEYS[key.group("key")]
-        ):
+        if key and version < newer_keys.get(key.group("key"), 0):
             # The target has the key (the core renders it only then); this host cannot check it.
             note = (
-                f"{key.group('key')} (systemd >= {_NEWER_SYSTEMD_KEYS[key.group('key')]}) was not verified: "
+                f"{key.group('key')} (systemd >= {newer_keys[key.group('key')]}) was not verified: "
                 f"the units are rendered for {describe_target(target)}, this host's systemd-analyze is {version}"
             )
             if note not in notes:
@@ -169,5 +168,7 @@ def validate(spec: Spec, source: str, podman: str, systemd_version: int | None =
             for name, facts in report.core.instances.items()
             for unit in (facts.service_name, facts.image_service_name)
         }
-        report.notes.extend(verify_units(out / "systemd", podman, systemd_version, owners))
+        report.notes.extend(
+            verify_units(out / "systemd", podman, systemd_version, owners, report.core.newer_systemd_keys)
+        )
     return report

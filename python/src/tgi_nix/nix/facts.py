@@ -173,6 +173,9 @@ class CoreResult(_Facts):
     errors: list[Finding]
     warnings: list[Finding]
     notes: list[str] = Field(description="What rendering for the target systemd changed or dropped.")
+    newer_systemd_keys: dict[str, int] = Field(
+        description="Unit keys the core renders only for a target systemd at least this new (key -> version)."
+    )
     instances: dict[str, InstanceFacts]
     units: dict[str, Any]
     kernel_modules: list[str]
